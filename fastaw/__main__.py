@@ -1,0 +1,5 @@
+"""`python -m fastaw` runs the command-line interface."""
+
+from fastaw.cli import main
+
+raise SystemExit(main())
