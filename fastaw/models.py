@@ -1,0 +1,186 @@
+"""Wire shapes (msgspec Structs) and the byte renderings of events and buckets.
+
+Every request body is decoded straight into these Structs by decoders built once, here.
+Event ``data`` is kept as *canonical JSON* (compact, keys sorted at every level, integers
+and floats kept apart), so "same data" is "same bytes" — the JSON-typed equality that
+aw-server-rust uses (``1 != 1.0``) — and so output never re-encodes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+from fastaw.errors import BadRequest
+from fastaw.timefmt import check_ns, format_ns, parse_datetime, seconds_to_ns
+
+JSONObject = dict[str, Any]
+
+
+class EventIn(msgspec.Struct, kw_only=True):
+    """An event as clients send it (insert, heartbeat, import)."""
+
+    timestamp: str
+    data: JSONObject
+    duration: float = 0.0
+    id: int | None = None
+
+
+class BucketIn(msgspec.Struct, kw_only=True):
+    """``POST /api/0/buckets/{id}``; the id comes from the path, unknown fields are ignored."""
+
+    type: str
+    client: str
+    hostname: str
+    created: str | None = None
+    data: JSONObject | None = None
+    events: list[EventIn] | None = None
+
+
+class ImportBucket(msgspec.Struct, kw_only=True):
+    """One bucket of an export envelope (either reference server's shape)."""
+
+    type: str
+    client: str
+    hostname: str
+    id: str | None = None
+    created: str | None = None
+    data: JSONObject | None = None
+    events: list[EventIn] | None = None
+
+
+class ImportEnvelope(msgspec.Struct):
+    buckets: dict[str, ImportBucket]
+
+
+class Event(msgspec.Struct, gc=False):
+    """An event inside fastaw: integer ns, canonical data bytes."""
+
+    id: int | None
+    start: int
+    duration: int
+    data: bytes
+
+
+class Bucket(msgspec.Struct, kw_only=True):
+    """A bucket's stored record (msgpack in the store)."""
+
+    id: str
+    num: int
+    type: str
+    client: str
+    hostname: str
+    created: int
+    data: bytes = b"{}"
+
+
+class BucketStats(msgspec.Struct, array_like=True, gc=False):
+    """Per-bucket facts kept beside the rows so no request has to scan for them."""
+
+    count: int = 0
+    max_duration: int = 0
+    end: int | None = None
+    anchor: int | None = None
+    min_duration: int = 0
+
+
+class Info(msgspec.Struct):
+    hostname: str
+    version: str
+    testing: bool
+    device_id: str
+
+
+_json_encoder: Final = msgspec.json.Encoder(order="sorted")
+_float_encoder: Final = msgspec.json.Encoder()
+
+
+def canonical_data(data: JSONObject) -> bytes:
+    """Canonical JSON of an event's data: compact, keys sorted, ints and floats apart."""
+    return _json_encoder.encode(data)
+
+
+def encode_duration(ns: int) -> bytes:
+    """Seconds as aw-server-rust writes them (f64 ns / 1e9, shortest round-trip form)."""
+    return _float_encoder.encode(ns / 1e9)
+
+
+def render_event(event_id: int | None, start: int, duration: int, data: bytes) -> bytes:
+    """The JSON object of an event, keys in aw-server-rust's order."""
+    ident = b"null" if event_id is None else str(event_id).encode()
+    return b"".join(
+        (
+            b'{"id":',
+            ident,
+            b',"timestamp":"',
+            format_ns(start).encode(),
+            b'","duration":',
+            encode_duration(duration),
+            b',"data":',
+            data,
+            b"}",
+        )
+    )
+
+
+def event_from_wire(raw: EventIn, where: str) -> Event:
+    """Validate and convert one decoded event; ``where`` names it in error messages."""
+    try:
+        start = parse_datetime(raw.timestamp)
+    except ValueError as exc:
+        raise BadRequest(f"Invalid timestamp at `{where}.timestamp`: {exc}") from None
+    try:
+        duration = check_ns(seconds_to_ns(raw.duration), "duration")
+    except ValueError as exc:
+        raise BadRequest(f"Invalid duration at `{where}.duration`: {exc}") from None
+    if raw.id is not None and raw.id < 0:
+        raise BadRequest(f"Invalid id at `{where}.id`: must not be negative")
+    try:
+        check_ns(start + duration, "the event's end")
+    except ValueError as exc:
+        raise BadRequest(f"Invalid event at `{where}`: {exc}") from None
+    return Event(raw.id, start, duration, canonical_data(raw.data))
+
+
+def decode_json(body: bytes, type_: Any, what: str = "body") -> Any:
+    """Decode a request body into ``type_``; every failure is a 400 that names the field."""
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"Invalid {what}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"Malformed JSON in {what}: {exc}") from None
+
+
+def render_bucket(
+    bucket: Bucket, stats: BucketStats, first_start: int | None, events: bytes | None = None
+) -> bytes:
+    """The JSON of a bucket: aw-server-rust's fields plus a real ``last_updated``."""
+    start = b"null" if first_start is None else b'"' + format_ns(first_start).encode() + b'"'
+    end = b"null" if stats.end is None else b'"' + format_ns(stats.end).encode() + b'"'
+    head = msgspec.json.encode(
+        {
+            "id": bucket.id,
+            "type": bucket.type,
+            "client": bucket.client,
+            "hostname": bucket.hostname,
+            "created": format_ns(bucket.created),
+        }
+    )
+    return b"".join(
+        (
+            head[:-1],
+            b',"data":',
+            bucket.data,
+            b',"metadata":{"start":',
+            start,
+            b',"end":',
+            end,
+            b'},"events":',
+            b"null" if events is None else events,
+            b',"last_updated":',
+            end,
+            b',"name":null}',
+        )
+    )

@@ -1,0 +1,176 @@
+"""Opening the LMDB environment: sub-databases, schema version, map size, resizing.
+
+Durability contract: the environment is opened with ``sync=True`` and ``metasync=True``;
+a write transaction's ``commit()`` returns only after the data reached the disk, and the
+writer (`fastaw.storage.writer`) acknowledges a request only after that commit.
+
+Map size: LMDB needs the maximum file size up front. We reserve a large *sparse* map
+(default 1 TiB of address space — the file only grows as data is written) and, should a
+write still hit ``MapFullError``, double it and retry. Changing the map size is only legal
+while this process has no transaction open, so every transaction passes through a `Gate`
+(many readers or writers share it; a resize takes it alone).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+import lmdb
+
+from fastaw.errors import StorageError
+from fastaw.storage import keys
+
+DEFAULT_MAP_SIZE: Final = 1 << 40
+SUBDB_NAMES: Final = (b"events", b"ids", b"buckets", b"stats", b"kv", b"meta", b"windows", b"chunks")
+DATA_FILE: Final = "fastaw.lmdb"
+
+
+class Gate:
+    """A shared/exclusive gate: transactions share it, a map resize holds it alone."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._shared = 0
+        self._exclusive = False
+
+    def acquire_shared(self) -> None:
+        with self._cond:
+            while self._exclusive:
+                self._cond.wait()
+            self._shared += 1
+
+    def release_shared(self) -> None:
+        with self._cond:
+            self._shared -= 1
+            if self._shared == 0:
+                self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            while self._exclusive or self._shared:
+                self._cond.wait()
+            self._exclusive = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._exclusive = False
+                self._cond.notify_all()
+
+
+class Env:
+    """An open store: the LMDB environment and its named sub-databases."""
+
+    def __init__(self, path: Path, *, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False):
+        self.path = Path(path)
+        self.readonly = readonly
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.gate = Gate()
+        try:
+            self.lmdb = lmdb.open(
+                str(self.path / DATA_FILE),
+                subdir=False,
+                map_size=map_size,
+                max_dbs=len(SUBDB_NAMES) + 2,
+                max_readers=1024,
+                readonly=readonly,
+                lock=True,
+                sync=True,
+                metasync=True,
+                readahead=False,
+                meminit=False,
+            )
+        except lmdb.Error as exc:
+            raise StorageError(f"Cannot open the store at {self.path}: {exc}") from None
+        self.dbs: dict[str, Any] = {}
+        if not readonly:
+            with self.lmdb.begin(write=True) as txn:
+                for name in SUBDB_NAMES:
+                    self.dbs[name.decode()] = self.lmdb.open_db(name, txn=txn)
+                self._check_schema(txn)
+        else:
+            with self.lmdb.begin() as txn:
+                for name in SUBDB_NAMES:
+                    self.dbs[name.decode()] = self.lmdb.open_db(name, txn=txn, create=False)
+                self._check_schema(txn)
+        self.events = self.dbs["events"]
+        self.ids = self.dbs["ids"]
+        self.buckets = self.dbs["buckets"]
+        self.stats = self.dbs["stats"]
+        self.kv = self.dbs["kv"]
+        self.meta = self.dbs["meta"]
+        self.windows = self.dbs["windows"]
+        self.chunks = self.dbs["chunks"]
+
+    def _check_schema(self, txn: Any) -> None:
+        meta = self.lmdb.open_db(b"meta", txn=txn, create=not self.readonly)
+        raw = txn.get(b"schema", db=meta)
+        if raw is None:
+            if self.readonly:
+                raise StorageError(f"{self.path} is not a fastaw store (no schema version)")
+            txn.put(b"schema", keys.u32(keys.SCHEMA_VERSION), db=meta)
+            return
+        version = keys.read_u32(raw)
+        if version != keys.SCHEMA_VERSION:
+            raise StorageError(
+                f"The store at {self.path} has schema version {version}; this fastaw "
+                f"understands version {keys.SCHEMA_VERSION}"
+            )
+
+    def _begin(self, *, write: bool, buffers: bool) -> Any:
+        """Begin a transaction holding the gate shared; adopt a map grown elsewhere."""
+        while True:
+            self.gate.acquire_shared()
+            try:
+                return self.lmdb.begin(write=write, buffers=buffers)
+            except lmdb.MapResizedError:
+                self.gate.release_shared()
+                with self.gate.exclusive():
+                    self.lmdb.set_mapsize(0)
+            except BaseException:
+                self.gate.release_shared()
+                raise
+
+    @contextmanager
+    def read(self, *, buffers: bool = False) -> Iterator[Any]:
+        """A short read-only transaction. Never hold one across an ``await``."""
+        txn = self._begin(write=False, buffers=buffers)
+        try:
+            yield txn
+        finally:
+            txn.abort()
+            self.gate.release_shared()
+
+    def begin_write(self) -> Any:
+        """Begin a write transaction; pair with `end_write` after commit or abort."""
+        return self._begin(write=True, buffers=False)
+
+    def end_write(self) -> None:
+        self.gate.release_shared()
+
+    def grow(self) -> int:
+        """Double the map size (called by the writer after ``MapFullError``)."""
+        with self.gate.exclusive():
+            new_size = self.lmdb.info()["map_size"] * 2
+            self.lmdb.set_mapsize(new_size)
+            return int(new_size)
+
+    def close(self) -> None:
+        self.lmdb.close()
+
+
+def store_path(data_dir: Path) -> Path:
+    return Path(data_dir)
+
+
+def disk_usage(env: Env) -> int:
+    try:
+        return os.path.getsize(env.path / DATA_FILE)
+    except OSError:
+        return 0

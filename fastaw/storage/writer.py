@@ -1,0 +1,180 @@
+"""THE writer: one thread per process that owns every write transaction.
+
+Durability contract: a caller's future is resolved only after the transaction holding its
+change has been committed with ``sync=True`` (fsync), so an answered write survives a
+crash or ``kill -9`` the next instant. Group commit: the thread drains everything queued
+while the previous commit was running and applies it in one transaction (each operation in
+a nested transaction, so one failing request never disturbs the others), then commits once.
+
+Several processes (Granian workers, CLI commands) may each run a writer: LMDB lets one write
+transaction exist at a time across processes, and every piece of state that matters (ids,
+stats, heartbeat anchors) is read and written inside that transaction, so they agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+import lmdb
+
+from fastaw.errors import FastawError, StorageError
+from fastaw.storage.env import Env
+from fastaw.storage.mutations import Writes
+
+T = TypeVar("T")
+Operation = Callable[[Writes], Any]
+log = logging.getLogger("fastaw.writer")
+
+MAX_BATCH: Final = 2048
+_STOP: Final = object()
+
+
+class _Job:
+    __slots__ = ("future", "loop", "op", "outcome")
+
+    def __init__(self, op: Operation, loop: asyncio.AbstractEventLoop | None,
+                 future: asyncio.Future[Any] | concurrent.futures.Future[Any]) -> None:
+        self.op = op
+        self.loop = loop
+        self.future = future
+        self.outcome: tuple[bool, Any] = (False, None)
+
+
+def _settle(job: _Job) -> None:
+    ok, value = job.outcome
+    future = job.future
+    if future.done():  # the awaiting request was cancelled; its write still happened
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+def _settle_all(jobs: list[_Job]) -> None:
+    for job in jobs:
+        _settle(job)
+
+
+class Writer:
+    """Queue of write operations applied by one thread with group commit."""
+
+    def __init__(self, env: Env, *, max_batch: int = MAX_BATCH) -> None:
+        self.env = env
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="fastaw-writer", daemon=True)
+        self._started = False
+        self.commits = 0
+        self.operations = 0
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Apply and commit everything queued so far, then end the thread."""
+        if self._started:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._started = False
+
+    async def run(self, op: Callable[[Writes], T]) -> T:
+        """Apply ``op`` in a write transaction; return its result once durably committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Job(op, loop, future))
+        return await future
+
+    def run_sync(self, op: Callable[[Writes], T]) -> T:
+        """Blocking variant of `run` for threads and command-line tools."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._queue.put(_Job(op, None, future))
+        return future.result()
+
+    # -- the thread ----------------------------------------------------------------------
+    def _loop(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            jobs: list[_Job] = [first]
+            while len(jobs) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                jobs.append(item)
+            self._apply(jobs)
+            self._deliver(jobs)
+
+    def _apply(self, jobs: list[_Job]) -> None:
+        while True:
+            try:
+                self._apply_once(jobs)
+                return
+            except lmdb.MapFullError:
+                size = self.env.grow()
+                log.warning("store map was full; grew it to %d bytes and retrying", size)
+            except Exception as exc:  # the commit itself failed: nobody's write happened
+                log.exception("write transaction failed")
+                failure = StorageError(f"The write could not be committed: {exc}")
+                for job in jobs:
+                    job.outcome = (False, failure)
+                return
+
+    def _apply_once(self, jobs: list[_Job]) -> None:
+        txn = self.env.begin_write()
+        try:
+            for job in jobs:
+                child = self.env.lmdb.begin(write=True, parent=txn)
+                writes = Writes(self.env, child)
+                try:
+                    value = job.op(writes)
+                    writes.finish()
+                except lmdb.MapFullError:
+                    child.abort()
+                    raise
+                except FastawError as exc:
+                    child.abort()
+                    job.outcome = (False, exc)
+                    continue
+                except Exception as exc:
+                    child.abort()
+                    log.exception("write operation failed")
+                    job.outcome = (False, exc)
+                    continue
+                child.commit()
+                job.outcome = (True, value)
+            txn.commit()
+        except BaseException:
+            txn.abort()
+            raise
+        finally:
+            self.env.end_write()
+        self.commits += 1
+        self.operations += len(jobs)
+
+    def _deliver(self, jobs: list[_Job]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        for job in jobs:
+            if job.loop is None:
+                _settle(job)
+            else:
+                by_loop.setdefault(job.loop, []).append(job)
+        for loop, batch in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle_all, batch)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
