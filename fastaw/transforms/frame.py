@@ -16,14 +16,21 @@ data        String   canonical JSON object: compact, keys sorted, ints and float
 Transforms may add private helper columns while they work but always return exactly
 these four columns in this order. Frames are immutable values: a transform never
 changes its input.
+
+Also here: the two encodings of a frame that leave the query engine — the query
+response JSON (`to_json_bytes`, aw-server-rust's exact bytes) and Arrow IPC
+(`to_ipc`/`from_ipc`, the sealed column chunks the store keeps).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Final, TypeAlias
+import io
+from collections.abc import Iterator, Sequence
+from typing import Final, Literal, TypeAlias
 
 import polars as pl
+
+from fastaw.timefmt import _TIMES_OF_DAY, NS_PER_DAY, NS_PER_SECOND, _date_prefix
 
 Events: TypeAlias = pl.DataFrame
 
@@ -34,6 +41,8 @@ SCHEMA: Final = {
     "data": pl.String,
 }
 COLUMNS: Final = tuple(SCHEMA)
+
+IpcCompression: TypeAlias = Literal["uncompressed", "lz4", "zstd"]
 
 
 def empty() -> Events:
@@ -52,3 +61,134 @@ def from_columns(
         {"id": ids, "timestamp": timestamps, "duration": durations, "data": datas},
         schema=SCHEMA,
     )
+
+
+def conform(frame: pl.DataFrame) -> Events:
+    """Exactly the four contract columns, in order, with the contract dtypes."""
+    if frame.columns == list(COLUMNS) and frame.schema == SCHEMA:
+        return frame
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in SCHEMA.items())
+
+
+# --- query response JSON -------------------------------------------------------------------
+
+_TIMES: Final = pl.Series("tod", _TIMES_OF_DAY, dtype=pl.String)
+_MAX_DAY_TABLE: Final = 200_000  # ≈ 550 years; wider spans fall back to strftime
+
+
+def _timestamp_strings(ts: pl.Series) -> pl.Series:
+    """``YYYY-MM-DDThh:mm:ss[.fff|.ffffff|.fffffffff]Z`` for every ns value (chrono AutoSi)."""
+    if ts.len() == 0:
+        return pl.Series("ts", [], dtype=pl.String)
+    days = ts // NS_PER_DAY
+    lo, hi = days.min(), days.max()
+    assert isinstance(lo, int) and isinstance(hi, int)
+    if hi - lo < _MAX_DAY_TABLE:
+        prefixes = pl.Series([_date_prefix(d) for d in range(lo, hi + 1)], dtype=pl.String)
+        date = prefixes.gather(days - lo)
+    else:
+        date = pl.from_epoch(ts, time_unit="ns").dt.strftime("%Y-%m-%dT")
+    tod = _TIMES.gather((ts // NS_PER_SECOND) % 86_400)
+    frac = pl.col("frac")
+    digits = (
+        pl.when(frac == 0)
+        .then(0)
+        .when(frac % 1_000_000 == 0)
+        .then(4)
+        .when(frac % 1_000 == 0)
+        .then(7)
+        .otherwise(10)
+    )
+    return (
+        pl.DataFrame({"date": date, "tod": tod, "frac": ts % NS_PER_SECOND})
+        .select(
+            pl.concat_str(
+                pl.col("date"),
+                pl.col("tod"),
+                pl.concat_str(
+                    pl.lit("."), (frac + NS_PER_SECOND).cast(pl.String).str.slice(1)
+                ).str.head(digits),
+                pl.lit("Z"),
+            )
+        )
+        .to_series()
+    )
+
+
+def duration_strings(duration: pl.Series) -> pl.Series:
+    """Durations in seconds as serde_json/ryu (and msgspec) print ``ns as f64 / 1e9``."""
+    # Polars prints floats with ryu's shortest round-trip digits; only the exponent
+    # sign differs from serde_json ("1e+16" vs "1e16").
+    seconds = duration.cast(pl.Float64) / 1e9
+    return seconds.cast(pl.String).str.replace("e+", "e", literal=True)
+
+
+def json_fragments(frame: Events) -> pl.Series:
+    """One compact, key-sorted JSON object per event (aw-server-rust's query output)."""
+    ids = frame["id"].cast(pl.String).fill_null("null")
+    return pl.DataFrame(
+        {
+            "data": frame["data"],
+            "dur": duration_strings(frame["duration"]),
+            "id": ids,
+            "ts": _timestamp_strings(frame["timestamp"]),
+        }
+    ).select(
+        pl.concat_str(
+            pl.lit('{"data":'),
+            pl.col("data"),
+            pl.lit(',"duration":'),
+            pl.col("dur"),
+            pl.lit(',"id":'),
+            pl.col("id"),
+            pl.lit(',"timestamp":"'),
+            pl.col("ts"),
+            pl.lit('"}'),
+        )
+    ).to_series()
+
+
+def _joined(fragments: pl.Series) -> bytes:
+    """``frag1,frag2,…,fragN`` without materializing Python strings (via the CSV writer)."""
+    buffer = io.BytesIO()
+    fragments.to_frame().write_csv(
+        buffer, include_header=False, quote_style="never", line_terminator=","
+    )
+    return buffer.getvalue()[:-1]
+
+
+def to_json_bytes(frame: Events) -> bytes:
+    """The event list as a JSON array, exactly as aw-server-rust's query endpoint writes it.
+
+    >>> to_json_bytes(from_columns([1], [1_500_000_000], [500_000_000], ['{"a":1}']))
+    b'[{"data":{"a":1},"duration":0.5,"id":1,"timestamp":"1970-01-01T00:00:01.500Z"}]'
+    """
+    if frame.height == 0:
+        return b"[]"
+    return b"[" + _joined(json_fragments(frame)) + b"]"
+
+
+def iter_json_bytes(frame: Events, rows: int = 65_536) -> Iterator[bytes]:
+    """`to_json_bytes` in pieces of at most ``rows`` events, for streamed responses."""
+    if frame.height == 0:
+        yield b"[]"
+        return
+    for offset in range(0, frame.height, rows):
+        head = b"[" if offset == 0 else b","
+        tail = b"]" if offset + rows >= frame.height else b""
+        yield head + _joined(json_fragments(frame.slice(offset, rows))) + tail
+
+
+# --- Arrow IPC ---------------------------------------------------------------------------------
+
+
+def to_ipc(frame: Events, compression: IpcCompression = "lz4") -> bytes:
+    """Arrow IPC file bytes of an events frame (a sealed column chunk)."""
+    buffer = io.BytesIO()
+    conform(frame).write_ipc(buffer, compression=compression)
+    return buffer.getvalue()
+
+
+def from_ipc(blob: bytes | memoryview) -> Events:
+    """The events frame of `to_ipc` bytes (any Arrow IPC file with the contract columns)."""
+    return conform(pl.read_ipc(io.BytesIO(blob)))

@@ -1,0 +1,296 @@
+"""One async function per endpoint: decode → reader / writer / pool / exchange → encode.
+
+Small reads run inline (a short LMDB read is microseconds); reads that can be large
+(event lists without a small limit, exports) run on a thread so the event loop keeps
+answering heartbeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+
+from fastaw import __version__
+from fastaw.errors import BadRequest, NotFound, Unauthorized
+from fastaw.exchange import apply_import, export_chunks, export_filename, parse_import
+from fastaw.models import (
+    Bucket,
+    BucketIn,
+    EventIn,
+    Info,
+    canonical_data,
+    decode_json,
+    event_from_wire,
+)
+from fastaw.storage.mutations import check_setting_key
+from fastaw.timefmt import parse_datetime
+
+from fastaw.api.http import Request, Response, empty_response, json_response
+from fastaw.api.multipart import uploaded_files
+
+if TYPE_CHECKING:
+    from fastaw.api.app import Server
+
+INLINE_LIMIT: Final = 1000
+_info_encoder: Final = msgspec.json.Encoder()
+
+
+def _time_param(request: Request, name: str) -> int | None:
+    value = request.param(name)
+    if value is None:
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError as exc:
+        raise BadRequest(
+            f"Invalid query parameter `{name}`: {exc} (use ISO 8601, e.g. 2024-01-01T00:00:00Z;"
+            " encode '+' as %2B)"
+        ) from None
+
+
+def _limit_param(request: Request) -> int | None:
+    value = request.param("limit")
+    if value is None or value == "":
+        return None
+    try:
+        limit = int(value)
+    except ValueError:
+        raise BadRequest(f"Invalid query parameter `limit`: {value!r} is not an integer") from None
+    return None if limit < 0 else limit
+
+
+def _event_id(request: Request) -> int:
+    raw = request.params["event_id"]
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"Invalid event id {raw!r} in the path: expected an integer") from None
+    if value < 0:
+        raise BadRequest(f"Invalid event id {raw!r} in the path: must not be negative")
+    return value
+
+
+# -- info --------------------------------------------------------------------------------
+
+async def info(server: Server, request: Request) -> Response:
+    body = Info(
+        hostname=socket.gethostname(),
+        version=f"v{__version__} (fastaw)",
+        testing=server.config.testing,
+        device_id=server.device_id,
+    )
+    return json_response(_info_encoder.encode(body))
+
+
+# -- buckets -----------------------------------------------------------------------------
+
+async def list_buckets(server: Server, request: Request) -> Response:
+    return json_response(server.reader.buckets_json())
+
+
+async def get_bucket(server: Server, request: Request) -> Response:
+    return json_response(server.reader.bucket_json(request.params["bucket_id"]))
+
+
+async def create_bucket(server: Server, request: Request) -> Response:
+    bucket_id = request.params["bucket_id"]
+    spec: BucketIn = decode_json(await request.json_body(), BucketIn)
+    data = dict(spec.data or {})
+    hostname = spec.hostname
+    if hostname == "!local":
+        hostname = socket.gethostname()
+        data["device_id"] = server.device_id
+    created = time.time_ns()
+    if spec.created is not None:
+        try:
+            created = parse_datetime(spec.created)
+        except ValueError as exc:
+            raise BadRequest(f"Invalid body: `$.created`: {exc}") from None
+    events = [event_from_wire(e, f"$.events[{i}]") for i, e in enumerate(spec.events or ())]
+    bucket = Bucket(id=bucket_id, num=0, type=spec.type, client=spec.client, hostname=hostname,
+                    created=created, data=canonical_data(data))
+    await server.writer.run(lambda w: w.create_bucket(bucket, events))
+    return empty_response(200)
+
+
+async def delete_bucket(server: Server, request: Request) -> Response:
+    bucket_id = request.params["bucket_id"]
+    if server.config.require_force_delete and request.param("force") != "1":
+        raise Unauthorized(
+            "Deleting buckets is only permitted with ?force=1 (require_force_delete is set)"
+        )
+    await server.writer.run(lambda w: w.delete_bucket(bucket_id))
+    return empty_response(200)
+
+
+# -- events ------------------------------------------------------------------------------
+
+async def get_events(server: Server, request: Request) -> Response:
+    bucket_id = request.params["bucket_id"]
+    start = _time_param(request, "start")
+    end = _time_param(request, "end")
+    limit = _limit_param(request)
+    if limit is not None and limit <= INLINE_LIMIT:
+        return json_response(server.reader.events_json(bucket_id, start, end, limit))
+    body = await asyncio.to_thread(server.reader.events_json, bucket_id, start, end, limit)
+    return json_response(body)
+
+
+async def count_events(server: Server, request: Request) -> Response:
+    bucket_id = request.params["bucket_id"]
+    start = _time_param(request, "start")
+    end = _time_param(request, "end")
+    if start is None and end is None:
+        count = server.reader.count(bucket_id)
+    else:
+        count = await asyncio.to_thread(server.reader.count, bucket_id, start, end)
+    return json_response(str(count).encode())
+
+
+async def get_event(server: Server, request: Request) -> Response:
+    bucket_id = request.params["bucket_id"]
+    event_id = _event_id(request)
+    body = server.reader.event_json(bucket_id, event_id)
+    if body is None:
+        raise NotFound(f"There is no event with id {event_id} in bucket '{bucket_id}'")
+    return json_response(body)
+
+
+async def insert_events(server: Server, request: Request) -> Response:
+    bucket_id = request.params["bucket_id"]
+    decoded = decode_json(await request.json_body(), EventIn | list[EventIn])
+    if isinstance(decoded, EventIn):
+        events = [event_from_wire(decoded, "$")]
+    else:
+        events = [event_from_wire(e, f"$[{i}]") for i, e in enumerate(decoded)]
+    rendered = await server.writer.run(lambda w: w.insert_events(bucket_id, events))
+    return json_response(b"[" + b",".join(rendered) + b"]")
+
+
+async def delete_event(server: Server, request: Request) -> Response:
+    bucket_id = request.params["bucket_id"]
+    event_id = _event_id(request)
+    deleted = await server.writer.run(lambda w: w.delete_event(bucket_id, event_id))
+    return json_response(b'{"success":%d}' % int(deleted))
+
+
+def _pulsetime(request: Request) -> int:
+    raw = request.param("pulsetime")
+    if raw is None:
+        raise BadRequest("Missing required query parameter `pulsetime` (seconds)")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise BadRequest(f"Invalid query parameter `pulsetime`: {raw!r} is not a number") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise BadRequest(
+            f"Invalid query parameter `pulsetime`: {raw!r} must be a finite number >= 0"
+        )
+    return int(seconds * 1e9)
+
+
+async def heartbeat(server: Server, request: Request) -> Response:
+    bucket_id = request.params["bucket_id"]
+    beat = event_from_wire(decode_json(await request.json_body(), EventIn), "$")
+    pulsetime = _pulsetime(request)
+    rendered = await server.writer.run(lambda w: w.heartbeat(bucket_id, beat, pulsetime))
+    return json_response(rendered)
+
+
+# -- export / import ---------------------------------------------------------------------
+
+async def _aiter_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Pull a blocking chunk iterator on a worker thread, batching small chunks."""
+    sentinel = object()
+
+    def pull() -> Any:
+        parts: list[bytes] = []
+        size = 0
+        for chunk in chunks:
+            parts.append(chunk)
+            size += len(chunk)
+            if size >= 1 << 20:
+                break
+        return b"".join(parts) if parts else sentinel
+
+    while True:
+        block = await asyncio.to_thread(pull)
+        if block is sentinel:
+            return
+        yield block
+
+
+def _export_response(server: Server, bucket_ids: list[str] | None) -> Response:
+    names = bucket_ids if bucket_ids is not None else [b.id for b in server.reader.bucket_list()]
+    filename = export_filename(names)
+    return Response(
+        status=200,
+        headers=[(b"content-disposition", f"attachment; filename={filename}".encode())],
+        stream=_aiter_thread(export_chunks(server.reader, bucket_ids)),
+    )
+
+
+async def export_all(server: Server, request: Request) -> Response:
+    return _export_response(server, None)
+
+
+async def export_bucket(server: Server, request: Request) -> Response:
+    bucket_id = request.params["bucket_id"]
+    server.reader.bucket_json(bucket_id)  # 404 for a missing bucket
+    return _export_response(server, [bucket_id])
+
+
+async def import_buckets(server: Server, request: Request) -> Response:
+    if request.content_type == b"multipart/form-data":
+        files = uploaded_files(request.headers.get(b"content-type", b""), await request.body())
+        if not files:
+            raise BadRequest("The multipart upload contains no file (expected buckets.json)")
+        items = []
+        for name, content in files:
+            items.extend(await asyncio.to_thread(parse_import, content, f"uploaded file {name!r}"))
+    else:
+        body = await request.json_body()
+        items = await asyncio.to_thread(parse_import, body)
+    summary = await server.writer.run(lambda w: apply_import(w, items))
+    return json_response(msgspec.json.encode(summary.as_dict()))
+
+
+# -- settings ----------------------------------------------------------------------------
+
+async def get_settings(server: Server, request: Request) -> Response:
+    return json_response(server.reader.settings_json())
+
+
+async def get_setting(server: Server, request: Request) -> Response:
+    key = request.params["key"]
+    check_setting_key(key)
+    return json_response(server.reader.setting_json(key))
+
+
+async def set_setting(server: Server, request: Request) -> Response:
+    key = request.params["key"]
+    check_setting_key(key)
+    value = decode_json(await request.json_body(), Any, "setting value")
+    encoded = msgspec.json.encode(value)
+    await server.writer.run(lambda w: w.set_setting(key, encoded))
+    return empty_response(201)
+
+
+async def delete_setting(server: Server, request: Request) -> Response:
+    key = request.params["key"]
+    check_setting_key(key)
+    await server.writer.run(lambda w: w.delete_setting(key))
+    return empty_response(200)
+
+
+# -- query -------------------------------------------------------------------------------
+
+async def query(server: Server, request: Request) -> Response:
+    body = await request.json_body()
+    return json_response(await server.run_query(body, request.param("name")))

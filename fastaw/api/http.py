@@ -1,0 +1,124 @@
+"""Minimal HTTP plumbing over ASGI: requests, responses, query strings, body reading."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+from urllib.parse import parse_qsl, unquote
+
+from fastaw.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+JSON_TYPE: Final = b"application/json"
+MAX_BODY: Final = 1 << 30  # 1 GiB, like aw-server-rust's Rocket limit (1000 MiB)
+
+
+@dataclass
+class Request:
+    """What a handler needs to know about a request."""
+
+    method: str
+    segments: list[str]
+    query: dict[str, str]
+    headers: dict[bytes, bytes]
+    receive: Receive
+    params: dict[str, str] = field(default_factory=dict)
+    _body: bytes | None = None
+
+    @property
+    def content_type(self) -> bytes:
+        return self.headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+
+    async def body(self, limit: int = MAX_BODY) -> bytes:
+        if self._body is None:
+            chunks: list[bytes] = []
+            size = 0
+            declared = self.headers.get(b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                raise PayloadTooLarge(f"The request body is larger than {limit} bytes")
+            while True:
+                message = await self.receive()
+                if message["type"] == "http.disconnect":
+                    break
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"The request body is larger than {limit} bytes")
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            self._body = b"".join(chunks)
+        return self._body
+
+    async def json_body(self) -> bytes:
+        """The body of a JSON request; 415 unless the Content-Type is application/json."""
+        if self.content_type != JSON_TYPE:
+            got = self.headers.get(b"content-type", b"").decode("latin-1") or "none"
+            raise UnsupportedMediaType(
+                f"Expected Content-Type: application/json, got {got}"
+            )
+        body = await self.body()
+        if not body.strip():
+            raise BadRequest("The request body is empty; expected JSON")
+        return body
+
+    def param(self, name: str) -> str | None:
+        return self.query.get(name)
+
+
+@dataclass
+class Response:
+    """A complete response, or a streamed one when ``stream`` is set."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: bytes | None = JSON_TYPE
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    stream: AsyncIterator[bytes] | None = None
+
+
+def json_response(body: bytes, status: int = 200) -> Response:
+    return Response(status=status, body=body)
+
+
+def empty_response(status: int = 200) -> Response:
+    return Response(status=status, body=b"", content_type=None)
+
+
+def split_path(raw_path: bytes) -> list[str]:
+    """Non-empty, percent-decoded path segments (doubled and trailing slashes vanish)."""
+    return [unquote(part) for part in raw_path.decode("latin-1").split("/") if part]
+
+
+def parse_query(query_string: bytes) -> dict[str, str]:
+    try:
+        return dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+    except ValueError as exc:
+        raise BadRequest(f"Malformed query string: {exc}") from None
+
+
+async def send_response(send: Send, response: Response, *, head_only: bool = False,
+                        extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    headers = list(response.headers)
+    if response.content_type is not None and response.status != 304:
+        headers.append((b"content-type", response.content_type))
+    if extra_headers:
+        headers.extend(extra_headers)
+    if response.stream is None:
+        if response.status != 304:
+            headers.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        body = b"" if head_only or response.status == 304 else response.body
+        await send({"type": "http.response.body", "body": body})
+        return
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    if not head_only:
+        async for chunk in response.stream:
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
