@@ -76,20 +76,25 @@ _TIMES: Final = pl.Series("tod", _TIMES_OF_DAY, dtype=pl.String)
 _MAX_DAY_TABLE: Final = 200_000  # ≈ 550 years; wider spans fall back to strftime
 
 
-def _timestamp_strings(ts: pl.Series) -> pl.Series:
-    """``YYYY-MM-DDThh:mm:ss[.fff|.ffffff|.fffffffff]Z`` for every ns value (chrono AutoSi)."""
-    if ts.len() == 0:
-        return pl.Series("ts", [], dtype=pl.String)
+def _datetime_column(ts: pl.Series) -> pl.Series:
+    """``YYYY-MM-DDThh:mm:ss`` per ns value, via lookup tables (days, seconds of the day)."""
     days = ts // NS_PER_DAY
     lo, hi = days.min(), days.max()
     assert isinstance(lo, int) and isinstance(hi, int)
-    if hi - lo < _MAX_DAY_TABLE:
-        prefixes = pl.Series([_date_prefix(d) for d in range(lo, hi + 1)], dtype=pl.String)
-        date = prefixes.gather(days - lo)
-    else:
-        date = pl.from_epoch(ts, time_unit="ns").dt.strftime("%Y-%m-%dT")
+    if hi - lo >= _MAX_DAY_TABLE:
+        return pl.from_epoch(ts, time_unit="ns").dt.strftime("%Y-%m-%dT%H:%M:%S")
+    prefixes = pl.Series([_date_prefix(d) for d in range(lo, hi + 1)], dtype=pl.String)
+    date = prefixes.gather(days - lo)
     tod = _TIMES.gather((ts // NS_PER_SECOND) % 86_400)
-    frac = pl.col("frac")
+    return pl.select(pl.concat_str(pl.lit(date), pl.lit(tod))).to_series()
+
+
+def timestamp_expr(ts: str, datetime: str) -> pl.Expr:
+    """RFC 3339 text of ns column ``ts`` given its ``datetime`` column: chrono AutoSi + ``Z``.
+
+    The fraction is omitted when zero, else 3, 6 or 9 digits (the fewest that are exact).
+    """
+    frac = pl.col(ts) % NS_PER_SECOND
     digits = (
         pl.when(frac == 0)
         .then(0)
@@ -99,53 +104,52 @@ def _timestamp_strings(ts: pl.Series) -> pl.Series:
         .then(7)
         .otherwise(10)
     )
-    return (
-        pl.DataFrame({"date": date, "tod": tod, "frac": ts % NS_PER_SECOND})
-        .select(
-            pl.concat_str(
-                pl.col("date"),
-                pl.col("tod"),
-                pl.concat_str(
-                    pl.lit("."), (frac + NS_PER_SECOND).cast(pl.String).str.slice(1)
-                ).str.head(digits),
-                pl.lit("Z"),
-            )
-        )
-        .to_series()
-    )
+    fraction = pl.concat_str(pl.lit("."), (frac + NS_PER_SECOND).cast(pl.String).str.slice(1))
+    return pl.concat_str(pl.col(datetime), fraction.str.head(digits), pl.lit("Z"))
 
 
-def duration_strings(duration: pl.Series) -> pl.Series:
-    """Durations in seconds as serde_json/ryu (and msgspec) print ``ns as f64 / 1e9``."""
-    # Polars prints floats with ryu's shortest round-trip digits; only the exponent
-    # sign differs from serde_json ("1e+16" vs "1e16").
-    seconds = duration.cast(pl.Float64) / 1e9
+def seconds_expr(duration: str) -> pl.Expr:
+    """Seconds text as serde_json/ryu (and msgspec) print ``ns as f64 / 1e9``.
+
+    Polars prints floats with ryu's shortest round-trip digits; only the exponent sign
+    differs from serde_json (``1e+16`` vs ``1e16``).
+    """
+    seconds = pl.col(duration).cast(pl.Float64) / 1e9
     return seconds.cast(pl.String).str.replace("e+", "e", literal=True)
+
+
+def timestamp_strings(ts: pl.Series) -> pl.Series:
+    """RFC 3339 UTC text (``…Z``, 0/3/6/9 fraction digits) of every ns value."""
+    if ts.len() == 0:
+        return pl.Series(ts.name, [], dtype=pl.String)
+    frame = pl.DataFrame({"ts": ts, "dt": _datetime_column(ts)})
+    return frame.select(timestamp_expr("ts", "dt")).to_series().rename(ts.name)
 
 
 def json_fragments(frame: Events) -> pl.Series:
     """One compact, key-sorted JSON object per event (aw-server-rust's query output)."""
-    ids = frame["id"].cast(pl.String).fill_null("null")
-    return pl.DataFrame(
-        {
-            "data": frame["data"],
-            "dur": duration_strings(frame["duration"]),
-            "id": ids,
-            "ts": _timestamp_strings(frame["timestamp"]),
-        }
-    ).select(
-        pl.concat_str(
-            pl.lit('{"data":'),
-            pl.col("data"),
-            pl.lit(',"duration":'),
-            pl.col("dur"),
-            pl.lit(',"id":'),
-            pl.col("id"),
-            pl.lit(',"timestamp":"'),
-            pl.col("ts"),
-            pl.lit('"}'),
+    if frame.height == 0:
+        return pl.Series("event", [], dtype=pl.String)
+    ids = pl.col("id").cast(pl.String).fill_null("null")
+    return (
+        frame.with_columns(_dt=_datetime_column(frame["timestamp"]))
+        .lazy()
+        .select(
+            pl.concat_str(
+                pl.lit('{"data":'),
+                pl.col("data"),
+                pl.lit(',"duration":'),
+                seconds_expr("duration"),
+                pl.lit(',"id":'),
+                ids,
+                pl.lit(',"timestamp":"'),
+                timestamp_expr("timestamp", "_dt"),
+                pl.lit('"}'),
+            ).alias("event")
         )
-    ).to_series()
+        .collect()
+        .to_series()
+    )
 
 
 def _joined(fragments: pl.Series) -> bytes:
