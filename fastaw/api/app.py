@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import msgspec
 
-from fastaw.config import Config, aw_server_rust_device_id_file, from_env, load
+from fastaw.config import ENV_VAR, Config, aw_server_rust_device_id_file, from_env, load
 from fastaw.errors import FastawError, MethodNotAllowed, NotFound
 from fastaw.storage import Env, Reader, Writer
 
@@ -36,7 +36,7 @@ from fastaw.api.security import ALLOWED_METHODS, Gates
 
 log = logging.getLogger("fastaw")
 _error_encoder: Final = msgspec.json.Encoder()
-ENV_CONFIG: Final = "FASTAW_CONFIG_JSON"
+
 
 
 def error_response(exc: BaseException) -> Response:
@@ -191,6 +191,6 @@ class App:
 def create_app(config: Config | None = None) -> App:
     """Build the ASGI app; without a Config, read the one `fastaw serve` put in the env."""
     if config is None:
-        text = os.environ.get(ENV_CONFIG)
+        text = os.environ.get(ENV_VAR)
         config = from_env(text) if text else load({})
     return App(config)

@@ -1,0 +1,91 @@
+"""`fastaw serve`: start the HTTP server (Granian) on the configured store.
+
+The only module that imports granian. The configuration is resolved here once and handed
+to every Granian worker process as JSON in an environment variable; each worker opens the
+store itself (LMDB is multi-process safe) and runs its own group-commit writer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import socket
+import sys
+from typing import Any
+
+from fastaw.config import ENV_VAR, Config, ConfigError, load, to_env
+from fastaw.storage import Env
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "serve", help="run the server (the default command)",
+        description="Run the ActivityWatch-compatible server.",
+    )
+    add_config_flags(parser)
+    parser.add_argument("--workers", type=int, help="HTTP worker processes (default 1)")
+    parser.add_argument("--webui", help="directory of an aw-webui build to serve at /")
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.set_defaults(run=run)
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by every command that opens the store."""
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default 5600; 5666 with --testing)")
+    parser.add_argument("--testing", action="store_true", default=None,
+                        help="testing mode: port 5666, a separate data dir")
+    parser.add_argument("--data-dir", help="directory of the store (default: user data dir)")
+    parser.add_argument("--config", dest="config_file", help="TOML config file to read")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    flags = {
+        name: getattr(args, name, None)
+        for name in ("host", "port", "testing", "data_dir", "config_file", "workers", "webui")
+    }
+    return load(flags)
+
+
+def check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port {port} on {host} is already in use") from None
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    config = config_from_args(args)
+    check_port_free(config.host, config.port)
+    env = Env(config.data_dir, map_size=config.map_size)  # creates it, checks the schema
+    env.close()
+    os.environ[ENV_VAR] = to_env(config)
+    shown_host = f"[{config.host}]" if ":" in config.host else config.host
+    print(f"fastaw listening on http://{shown_host}:{config.port}/", file=sys.stderr)
+    print(f"  data:    {config.data_dir}", file=sys.stderr)
+    print(f"  config:  {config.config_file or '(none; defaults)'}", file=sys.stderr)
+    if config.testing:
+        print("  testing mode", file=sys.stderr)
+    sys.stderr.flush()
+    server = Granian(
+        "fastaw.api:create_app",
+        factory=True,
+        address=config.host,
+        port=config.port,
+        interface=Interfaces.ASGI,
+        workers=config.workers,
+        log_access=bool(getattr(args, "verbose", False)),
+        log_level=LogLevels.info if getattr(args, "verbose", False) else LogLevels.warning,
+        backlog=2048,
+    )
+    server.serve()
+    return 0
