@@ -73,14 +73,19 @@ def arity(args: list[Value], n: int) -> None:
 def to_list(value: Value) -> list[Value]:
     if isinstance(value, list | Events):
         return elements(value)
-    raise error("InvalidFunctionParameters", f"Expected function parameter of type List, got {debug(value)}")
+    raise error(
+        "InvalidFunctionParameters", f"Expected function parameter of type List, got {debug(value)}"
+    )
 
 
 def to_events(value: Value) -> Events:
     if isinstance(value, Events):
         return value
     if not isinstance(value, list):
-        raise error("InvalidFunctionParameters", f"Expected function parameter of type List, got {debug(value)}")
+        raise error(
+            "InvalidFunctionParameters",
+            f"Expected function parameter of type List, got {debug(value)}",
+        )
     events: list[Event] = []
     for item in value:
         if not isinstance(item, Event):
@@ -109,7 +114,10 @@ def to_strings(value: Value) -> list[str]:
 def to_number(value: Value) -> float:
     if isinstance(value, float):
         return value
-    raise error("InvalidFunctionParameters", f"Expected function parameter of type Number, got {debug(value)}")
+    raise error(
+        "InvalidFunctionParameters",
+        f"Expected function parameter of type Number, got {debug(value)}",
+    )
 
 
 def to_json(value: Value) -> Any:
@@ -147,15 +155,21 @@ def to_rule(value: Value) -> dict[str, Any]:
         raise error("InvalidFunctionParameters", "regex rule is missing the 'regex' field")
     regex = value["regex"]
     if not isinstance(regex, str):
-        raise error("InvalidFunctionParameters", "the regex field of the regex rule is not a string")
+        raise error(
+            "InvalidFunctionParameters", "the regex field of the regex rule is not a string"
+        )
     ignore_case = value.get("ignore_case", False)
     if not isinstance(ignore_case, bool):
-        raise error("InvalidFunctionParameters", "the ignore_case field of the regex rule is not a bool")
+        raise error(
+            "InvalidFunctionParameters", "the ignore_case field of the regex rule is not a bool"
+        )
     rule: dict[str, Any] = {"type": "regex", "regex": regex, "ignore_case": ignore_case}
     if "select_keys" in value:
         keys = value["select_keys"]
         if not isinstance(keys, list | Events):
-            raise error("InvalidFunctionParameters", "the select_keys field of the regex rule is not a list")
+            raise error(
+                "InvalidFunctionParameters", "the select_keys field of the regex rule is not a list"
+            )
         keys = elements(keys)
         if not all(isinstance(k, str) for k in keys):
             raise error(
@@ -172,7 +186,9 @@ def to_rule(value: Value) -> dict[str, Any]:
     return rule
 
 
-def to_rules(value: Value, what: str, name: Callable[[Value], Any]) -> list[tuple[Any, dict[str, Any]]]:
+def to_rules(
+    value: Value, what: str, name: Callable[[Value], Any]
+) -> list[tuple[Any, dict[str, Any]]]:
     """``[[name, rule], …]`` pairs (extra items ignored), converted in list order."""
     rules: list[tuple[Any, dict[str, Any]]] = []
     for item in to_list(value):

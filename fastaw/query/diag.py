@@ -19,7 +19,14 @@ from fastaw.errors import QueryError
 
 # Unicode categories whose characters Rust's `char::escape_debug` writes as `\u{..}`.
 _UNPRINTABLE: Final = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
-_SIMPLE_ESCAPES: Final = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+_SIMPLE_ESCAPES: Final = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\0": "\\0",
+}
 
 
 def position(src: str, pos: int) -> tuple[int, int]:

@@ -69,9 +69,7 @@ class _Parser:
     def enter(self, tok: Token) -> None:
         self.depth += 1
         if self.depth > MAX_NESTING:
-            raise syntax_error(
-                self.src, tok.pos, f"nesting deeper than {MAX_NESTING} levels"
-            )
+            raise syntax_error(self.src, tok.pos, f"nesting deeper than {MAX_NESTING} levels")
 
     # -- statements --------------------------------------------------------------------
 
@@ -201,7 +199,9 @@ class _Parser:
             if tok.kind == "}":
                 return ast.Dict(tuple(entries), tuple(entries.values()), start.pos)
             if tok.kind != ",":
-                raise syntax_error(self.src, tok.pos, f"expected '}}' or ',', found {describe(tok)}")
+                raise syntax_error(
+                    self.src, tok.pos, f"expected '}}' or ',', found {describe(tok)}"
+                )
 
 
 def parse(src: str) -> ast.Module:

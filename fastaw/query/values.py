@@ -70,7 +70,7 @@ class Builtin(msgspec.Struct, frozen=True):
 
 
 Value: TypeAlias = (
-    "float | str | bool | None | list[Value] | dict[str, Value] | Events | Event | Builtin"
+    "float | str | bool | list[Value] | dict[str, Value] | Events | Event | Builtin | None"
 )
 
 _JSON_DECODER: Final = msgspec.json.Decoder()
@@ -145,7 +145,7 @@ def deep_eq(a: Value, b: Value) -> bool:
         assert isinstance(a, list | Events) and isinstance(b, list | Events)
         if isinstance(a, Events) and isinstance(b, Events):
             cols = ["timestamp", "duration", "data"]
-            return a.height == b.height and a.select(cols).equals(b.select(cols))
+            return a.height == b.height and bool(a.select(cols).equals(b.select(cols)))
         la, lb = elements(a), elements(b)
         return len(la) == len(lb) and all(deep_eq(x, y) for x, y in zip(la, lb, strict=True))
     if ta == "Dict":
@@ -154,7 +154,7 @@ def deep_eq(a: Value, b: Value) -> bool:
     if ta == "Event":
         assert isinstance(a, Event) and isinstance(b, Event)
         return (a.timestamp, a.duration, a.data) == (b.timestamp, b.duration, b.data)
-    return a == b
+    return bool(a == b)  # None, Bool, Number (f64 ==), String
 
 
 # -- Rust Debug rendering for error messages ---------------------------------------------

@@ -1,0 +1,308 @@
+"""The query2 interpreter: a compiled `Program` run once per timeperiod.
+
+Invariants:
+* a program is parsed once (`compile_query`) and is immutable; each timeperiod is
+  evaluated from scratch in a fresh namespace: the built-ins, ``TIMEINTERVAL``
+  (``<start>/<end>`` in UTC, ``+00:00`` form, as Rust's ``to_rfc3339``) and the Python
+  server's ``NAME``, ``STARTTIME``, ``ENDTIME``; nothing is shared between periods;
+* statements run in order; ``return x;`` only sets ``RETURN`` (execution goes on); at the
+  end an unset ``RETURN`` is ``EmptyQuery``; the first failing period aborts the request;
+* evaluation is left to right, depth first; a call evaluates its arguments before it
+  looks its name up (``nosuch(undefined)`` reports ``undefined``);
+* the deadline is checked before every statement and every call (`QueryTimeout`);
+* recursion is bounded by the parser's nesting cap; values nested deeper by repeated
+  statements end in a `QueryError`, never a `RecursionError`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Final
+
+from fastaw.errors import BadRequest, QueryError, QueryTimeout
+from fastaw.query import ast
+from fastaw.query.convert import concat_frames, parse_interval
+from fastaw.query.diag import at, error
+from fastaw.query.functions import BUILTINS
+from fastaw.query.output import encode_results, encode_value
+from fastaw.query.parser import parse
+from fastaw.query.source import EventSource
+from fastaw.query.values import (
+    Builtin,
+    Context,
+    Value,
+    events_to_frame,
+    frame_to_events,
+    is_event_list,
+    query_eq,
+)
+from fastaw.timefmt import NS_PER_SECOND, format_ns
+from fastaw.transforms.frame import Events
+
+#: Most elements a ``+`` may build in a plain list, most characters in a string.
+MAX_ITEMS: Final = 10_000_000
+MAX_CHARS: Final = 100_000_000
+
+_MISSING: Final = object()
+
+
+def parse_timeperiod(text: str) -> tuple[int, int]:
+    """``"<start>/<end>"`` → (start ns, end ns); `BadRequest` naming the period if invalid.
+
+    Each end is parsed by `fastaw.timefmt.parse_datetime` (a superset of RFC 3339).
+    """
+    try:
+        return parse_interval(text)
+    except ValueError as exc:
+        raise BadRequest(f"invalid timeperiod {text!r}: {exc}") from None
+
+
+def _rfc3339(ns: int) -> str:
+    """chrono's ``to_rfc3339()`` of a UTC instant: AutoSi fraction, ``+00:00``."""
+    return format_ns(ns)[:-1] + "+00:00"
+
+
+def _isoformat(ns: int) -> str:
+    """Python's ``datetime.isoformat()`` of a UTC instant (µs, 6 digits when non-zero)."""
+    seconds, frac = divmod(ns, NS_PER_SECOND)
+    text = format_ns(seconds * NS_PER_SECOND)[:-1]
+    micros = frac // 1000
+    return f"{text}.{micros:06d}+00:00" if micros else f"{text}+00:00"
+
+
+def _plus(a: Value, b: Value) -> Value:
+    """``a + b``: numbers add, lists and strings concatenate (event lists stay frames)."""
+    if isinstance(a, float):
+        if isinstance(b, float):
+            return a + b
+        raise error("InvalidType", "Cannot use + on something that is not a number with a number!")
+    if isinstance(a, list | Events):
+        if not isinstance(b, list | Events):
+            raise error("InvalidType", "Cannot use + on something that is not a list with a list!")
+        if isinstance(a, Events) and isinstance(b, Events):
+            return concat_frames([a, b])
+        if isinstance(a, Events) and isinstance(b, list) and is_event_list(b):
+            return concat_frames([a, events_to_frame(b)]) if b else a  # type: ignore[arg-type]
+        if isinstance(b, Events) and isinstance(a, list) and is_event_list(a):
+            return concat_frames([events_to_frame(a), b]) if a else b  # type: ignore[arg-type]
+        left = frame_to_events(a) if isinstance(a, Events) else a
+        right = frame_to_events(b) if isinstance(b, Events) else b
+        if len(left) + len(right) > MAX_ITEMS:
+            raise error("InvalidType", f"list longer than {MAX_ITEMS} elements")
+        return [*left, *right]
+    if isinstance(a, str):
+        if not isinstance(b, str):
+            # sic: Rust reuses the list message for strings.
+            raise error("InvalidType", "Cannot use + on something that is not a list with a list!")
+        if len(a) + len(b) > MAX_CHARS:
+            raise error("InvalidType", f"string longer than {MAX_CHARS} characters")
+        return a + b
+    raise error("InvalidType", "Cannot use + on something that is not a number, list or string!")
+
+
+def _arith(op: str, a: Value, b: Value) -> Value:
+    """``- * / %`` on two numbers (f64 semantics: overflow → inf, ``x % 0`` → NaN)."""
+    if not isinstance(a, float) or not isinstance(b, float):
+        raise error("InvalidType", "Cannot sub something that is not a number!")
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if op == "/":
+        if b == 0.0:
+            raise error("MathError", "Tried to divide by zero!")
+        return a / b
+    try:
+        return math.fmod(a, b)  # IEEE remainder with the dividend's sign, like Rust's %
+    except ValueError:
+        return math.nan
+
+
+class _Evaluation:
+    """One evaluation of a program for one timeperiod."""
+
+    __slots__ = ("ctx", "deadline", "env", "src")
+
+    def __init__(
+        self, src: str, env: dict[str, Value], source: EventSource, deadline: float | None
+    ) -> None:
+        self.src = src
+        self.env = env
+        self.ctx = Context(env, source)
+        self.deadline = deadline
+
+    def check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise QueryTimeout("Query timed out")
+
+    def run_block(self, body: tuple[ast.Stmt, ...]) -> None:
+        for stmt in body:
+            self.check_deadline()
+            try:
+                self.run_stmt(stmt)
+            except QueryError as exc:
+                located = at(exc, self.src, stmt.pos)
+                if located is exc:
+                    raise
+                raise located from exc
+
+    def run_stmt(self, stmt: ast.Stmt) -> None:
+        env = self.env
+        if isinstance(stmt, ast.Assign):
+            env[stmt.name] = self.eval(stmt.value)
+        elif isinstance(stmt, ast.ExprStmt):
+            self.eval(stmt.value)
+        elif isinstance(stmt, ast.Return):
+            body = stmt.body
+            if isinstance(body, ast.Assign):
+                env[body.name] = self.eval(body.value)
+                env["RETURN"] = None
+            else:
+                env["RETURN"] = self.eval(body.value)
+        else:
+            for branch in stmt.branches:
+                if self.condition(branch.condition):
+                    self.run_block(branch.body)
+                    return
+            if stmt.orelse is not None:
+                self.run_block(stmt.orelse)
+
+    def condition(self, expr: ast.Expr) -> bool:
+        value = self.eval(expr)
+        if isinstance(value, bool):
+            return value
+        try:
+            query_eq(value, True)  # raises Rust's "Cannot compare values of different types"
+        except QueryError as exc:
+            raise at(exc, self.src, expr.pos) from None
+        raise AssertionError("unreachable: query_eq accepted a non-bool")
+
+    def eval(self, expr: ast.Expr) -> Value:
+        if isinstance(expr, ast.Number | ast.String | ast.Bool):
+            return expr.value
+        if isinstance(expr, ast.Name):
+            value = self.env.get(expr.name, _MISSING)
+            if value is _MISSING:
+                raise at(error("VariableNotDefined", expr.name), self.src, expr.pos)
+            return value  # type: ignore[return-value]
+        if isinstance(expr, ast.Call):
+            return self.call(expr)
+        if isinstance(expr, ast.Chain):
+            acc = self.eval(expr.first)
+            for step in expr.rest:
+                rhs = self.eval(step.operand)
+                try:
+                    if step.op == "+":
+                        acc = _plus(acc, rhs)
+                    elif step.op == "==":
+                        acc = query_eq(acc, rhs)
+                    else:
+                        acc = _arith(step.op, acc, rhs)
+                except QueryError as exc:
+                    raise at(exc, self.src, step.pos) from None
+            return acc
+        if isinstance(expr, ast.List):
+            return [self.eval(item) for item in expr.items]
+        return {key: self.eval(value) for key, value in zip(expr.keys, expr.values, strict=True)}
+
+    def call(self, expr: ast.Call) -> Value:
+        args = [self.eval(arg) for arg in expr.args]
+        self.check_deadline()
+        fn = self.env.get(expr.name, _MISSING)
+        try:
+            if fn is _MISSING:
+                raise error("VariableNotDefined", expr.name)
+            if not isinstance(fn, Builtin):
+                raise error("InvalidType", expr.name)
+            return fn.fn(self.ctx, args)
+        except QueryError as exc:
+            located = at(exc, self.src, expr.pos)
+            if located is exc:
+                raise
+            raise located from exc
+
+
+class Program:
+    """A compiled query: parse once, then `run` it for any number of timeperiods."""
+
+    __slots__ = ("module", "text")
+
+    def __init__(self, text: str, module: ast.Module) -> None:
+        self.text = text
+        self.module = module
+
+    def evaluate(
+        self,
+        source: EventSource,
+        start_ns: int,
+        end_ns: int,
+        *,
+        deadline: float | None = None,
+        name: str = "",
+    ) -> Value:
+        """Run the program for one period and return the value of ``RETURN``."""
+        env: dict[str, Value] = dict(BUILTINS)
+        env["TIMEINTERVAL"] = f"{_rfc3339(start_ns)}/{_rfc3339(end_ns)}"
+        env["NAME"] = name
+        env["STARTTIME"] = _isoformat(start_ns)
+        env["ENDTIME"] = _isoformat(end_ns)
+        evaluation = _Evaluation(self.text, env, source, deadline)
+        try:
+            evaluation.run_block(self.module.body)
+        except RecursionError:
+            raise error("InvalidType", "value nested too deeply to evaluate") from None
+        if "RETURN" not in env:
+            raise error("EmptyQuery")
+        return env["RETURN"]
+
+    def run(
+        self,
+        source: EventSource,
+        timeperiods: Sequence[str],
+        *,
+        deadline: float | None = None,
+        name: str = "",
+    ) -> bytes:
+        """Run for every period (all are validated first) → the JSON response body.
+
+        Raises `BadRequest` for a malformed period, `QueryError` for the first period
+        whose evaluation fails, `QueryTimeout` once ``time.monotonic()`` passes
+        ``deadline``.
+        """
+        periods = [parse_timeperiod(period) for period in timeperiods]
+        results: list[bytes] = []
+        for start, end in periods:
+            value = self.evaluate(source, start, end, deadline=deadline, name=name)
+            try:
+                results.append(encode_value(value))
+            except RecursionError:
+                raise error("InvalidType", "value nested too deeply to serialize") from None
+        return encode_results(results)
+
+
+def compile_query(lines: Sequence[str]) -> Program:
+    """Join the lines with ``"\\n"`` (as aw-server-rust does) and parse them."""
+    text = "\n".join(lines)
+    return Program(text, parse(text))
+
+
+def run_query(
+    lines: Sequence[str],
+    source: EventSource,
+    timeperiods: Sequence[str],
+    *,
+    deadline: float | None = None,
+    name: str = "",
+) -> bytes:
+    """The whole ``POST /api/0/query/`` in Rust's order.
+
+    Periods are validated first; no periods answer ``[]`` without parsing the query (so a
+    broken query with no periods is not an error, as upstream).
+    """
+    for period in timeperiods:
+        parse_timeperiod(period)
+    if not timeperiods:
+        return b"[]"
+    return compile_query(lines).run(source, timeperiods, deadline=deadline, name=name)
