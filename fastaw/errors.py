@@ -77,11 +77,22 @@ class QueryError(FastawError):
 
 
 class QueryTimeout(FastawError):
-    status = 408
+    """A query ran past its time limit and was stopped."""
+
+    status = 503
 
 
 class ServiceUnavailable(FastawError):
     status = 503
+
+
+class ForwardedError(FastawError):
+    """An error raised in another process (a query worker), re-raised with its status."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        message = str(body.get("message", ""))
+        super().__init__(message, **{k: v for k, v in body.items() if k != "message"})
+        self.status = status  # type: ignore[misc]
 
 
 class StorageError(FastawError):

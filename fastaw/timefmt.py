@@ -33,6 +33,12 @@ _BASIC: Final = re.compile(
 )
 _YEAR_ONLY: Final = re.compile(r"\s*(\d{4})\s*")
 
+# The form every client actually sends (RFC 3339 with an offset), parsed without _build.
+_COMMON: Final = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9})\d*)?(Z|z|[+-]\d\d:\d\d)"
+)
+_day_seconds: dict[str, int] = {}
+
 _DAYS_BEFORE_MONTH: Final = (0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
 
 
@@ -104,6 +110,11 @@ def parse_datetime(text: str) -> int:
     """
     if not isinstance(text, str):
         raise ValueError(f"expected a timestamp string, got {type(text).__name__}")
+    match = _COMMON.fullmatch(text)
+    if match is not None:
+        fast = _parse_common(text, match)
+        if fast is not None:
+            return fast
     match = _EXTENDED.fullmatch(text) or _BASIC.fullmatch(text)
     if match is not None:
         return _build(match.groups(), text)
@@ -111,6 +122,39 @@ def parse_datetime(text: str) -> int:
     if match is not None:
         return _build((match.group(1), None, None, None, None, None, None, None), text)
     raise ValueError(f"{text!r} is not an ISO 8601 timestamp")
+
+
+def _parse_common(text: str, match: re.Match[str]) -> int | None:
+    """Fast path for ``YYYY-MM-DDTHH:MM:SS[.f]±HH:MM|Z``; None defers to the full parser."""
+    year, month, day, hour, minute, second, frac, offset = match.groups()
+    date = text[:10]
+    base = _day_seconds.get(date)
+    if base is None:
+        m, d = int(month), int(day)
+        if not (1 <= m <= 12 and 1 <= d <= _days_in_month(int(year), m)):
+            return None
+        base = days_from_civil(int(year), m, d) * 86_400
+        if len(_day_seconds) > 100_000:
+            _day_seconds.clear()
+        _day_seconds[date] = base
+    h, mi, sec = int(hour), int(minute), int(second)
+    if h > 23 or mi > 59 or sec > 59:
+        return None
+    seconds = base + h * 3600 + mi * 60 + sec
+    if offset not in ("Z", "z"):
+        oh, om = int(offset[1:3]), int(offset[4:6])
+        if oh > 23 or om > 59:
+            return None
+        seconds -= (oh * 3600 + om * 60) if offset[0] == "+" else -(oh * 3600 + om * 60)
+    ns = seconds * NS_PER_SECOND
+    if frac:
+        ns += int(frac) * _FRACTION_SCALE[len(frac)]
+    if not MIN_NS <= ns <= MAX_NS:
+        return None
+    return ns
+
+
+_FRACTION_SCALE: Final = tuple(10 ** (9 - n) for n in range(10))
 
 
 @lru_cache(maxsize=4096)

@@ -1,13 +1,13 @@
-"""The query endpoint: validate the request, run it off the event loop, answer JSON bytes."""
+"""The query endpoint: validate the request, run it in a query worker, answer JSON bytes."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from fastaw.models import decode_json
+from fastaw.pool import QueryPool
 
 if TYPE_CHECKING:
     from fastaw.api.app import Server
@@ -18,13 +18,17 @@ class QueryRequest(msgspec.Struct):
     query: list[str]
 
 
+def pool_of(server: Server) -> QueryPool:
+    if server.pool is None:
+        config = server.config
+        server.pool = QueryPool(server.data_dir, config.map_size, config.query_workers,
+                                config.query_timeout)
+    pool: QueryPool = server.pool
+    return pool
+
+
 async def run_query(server: Server, body: bytes, name: str | None) -> bytes:
     request: QueryRequest = decode_json(body, QueryRequest, "query request")
     if not request.timeperiods:
         return b"[]"
-    from fastaw.pool import run_query_inline
-
-    return await asyncio.to_thread(
-        run_query_inline, server.env, request.query, request.timeperiods, name,
-        server.config.query_timeout,
-    )
+    return await pool_of(server).run(request.query, request.timeperiods, name)

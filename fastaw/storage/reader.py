@@ -9,7 +9,6 @@ byte strings; only the (at most two) events clipped at the range edges are re-re
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from fastaw.models import Bucket, BucketStats, Event, render_bucket
 from fastaw.storage import keys

@@ -109,10 +109,7 @@ class Rows:
     def newest(self, num: int) -> Event | None:
         """The event with the latest start (ties: the smallest id)."""
         with self.txn.cursor(db=self.env.events) as cursor:
-            if cursor.set_range(keys.bucket_end_key(num)):
-                found = cursor.prev()
-            else:
-                found = cursor.last()
+            found = cursor.prev() if cursor.set_range(keys.bucket_end_key(num)) else cursor.last()
             if not found:
                 return None
             key = bytes(cursor.key())

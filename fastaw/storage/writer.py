@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import queue
 import threading
@@ -174,7 +175,5 @@ class Writer:
             else:
                 by_loop.setdefault(job.loop, []).append(job)
         for loop, batch in by_loop.items():
-            try:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_settle_all, batch)
-            except RuntimeError:  # the loop is closed: nobody is waiting any more
-                pass

@@ -1,0 +1,115 @@
+"""Raw access for the column-chunk cache: window generations, row bytes, chunk blobs.
+
+The chunk cache itself (turning rows into columns) lives outside storage — storage never
+imports polars; this module only moves bytes. Consistency rule: a chunk is stored together
+with the generation of its window at the time its rows were read, and is used only while
+the window's generation is unchanged. Every write bumps the generation of the windows it
+touches (`Writes.finish`), so a stale chunk is never served, whatever the interleaving of
+writers and query workers across processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from fastaw.storage import keys
+from fastaw.storage.env import Env
+from fastaw.storage.rows import Rows
+
+
+class BucketRef(NamedTuple):
+    num: int
+    max_duration: int
+    min_duration: int
+
+
+class WindowRows(NamedTuple):
+    generation: int
+    keys: list[bytes]
+    values: list[bytes]
+
+
+class ChunkStore:
+    """Byte-level access to windows, rows and chunks of one store."""
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+
+    def bucket_ids(self) -> list[str]:
+        with self.env.read() as txn:
+            return [bucket.id for bucket in Rows(self.env, txn).buckets()]
+
+    def bucket_hostname(self, bucket_id: str) -> str | None:
+        with self.env.read() as txn:
+            bucket = Rows(self.env, txn).bucket(bucket_id)
+            return None if bucket is None else bucket.hostname
+
+    def bucket(self, bucket_id: str) -> BucketRef | None:
+        with self.env.read() as txn:
+            rows = Rows(self.env, txn)
+            bucket = rows.bucket(bucket_id)
+            if bucket is None:
+                return None
+            stats = rows.stats(bucket.num)
+            return BucketRef(bucket.num, stats.max_duration, stats.min_duration)
+
+    def windows(self, num: int, first: int, last: int) -> list[tuple[int, int, bytes | None]]:
+        """(window, generation, chunk blob or None) of every touched window in [first, last]."""
+        out: list[tuple[int, int, bytes | None]] = []
+        with self.env.read() as txn, txn.cursor(db=self.env.windows) as cursor:
+            if not cursor.set_range(keys.window_key(num, first)):
+                return out
+            upper = keys.window_key(num, last)
+            for wkey, raw in cursor:
+                if wkey > upper:
+                    break
+                generation = keys.read_u64(raw)
+                blob = txn.get(wkey, db=self.env.chunks)
+                if blob is not None and keys.read_u64(blob[:8]) != generation:
+                    blob = None
+                window = keys.read_u64(wkey[4:])
+                out.append((window, generation, None if blob is None else blob[8:]))
+        return out
+
+    def window_rows(self, num: int, window: int) -> WindowRows:
+        """The generation and the raw rows of one window, ascending by key, one snapshot."""
+        first, last = keys.window_bounds(window)
+        with self.env.read() as txn:
+            raw = txn.get(keys.window_key(num, window), db=self.env.windows)
+            generation = 0 if raw is None else keys.read_u64(raw)
+            low = keys.bucket_start_prefix(num, first)
+            high = (keys.bucket_start_prefix(num, last + 1) if last < keys.MAX_START
+                    else keys.bucket_end_key(num))
+            key_list: list[bytes] = []
+            value_list: list[bytes] = []
+            with txn.cursor(db=self.env.events) as cursor:
+                if cursor.set_range(low):
+                    for key, value in cursor:
+                        if key >= high:
+                            break
+                        key_list.append(key)
+                        value_list.append(value)
+        return WindowRows(generation, key_list, value_list)
+
+    def store_chunks(self, chunks: Sequence[tuple[int, int, int, bytes]]) -> int:
+        """Store (num, window, generation, blob) chunks whose window is still unchanged."""
+        if not chunks:
+            return 0
+        stored = 0
+        txn = self.env.begin_write()
+        try:
+            for num, window, generation, blob in chunks:
+                wkey = keys.window_key(num, window)
+                raw = txn.get(wkey, db=self.env.windows)
+                if raw is None or keys.read_u64(raw) != generation:
+                    continue
+                txn.put(wkey, keys.u64(generation) + blob, db=self.env.chunks)
+                stored += 1
+            txn.commit()
+        except BaseException:
+            txn.abort()
+            raise
+        finally:
+            self.env.end_write()
+        return stored
