@@ -189,6 +189,9 @@ class Writes(Rows):
             raise AlreadyExists(f"Bucket '{bucket.id}' already exists")
         if not bucket.id:
             raise BadRequest("A bucket id must not be empty")
+        limit = self.env.lmdb.max_key_size()
+        if len(bucket.id.encode()) > limit:
+            raise BadRequest(f"The bucket id is too long: at most {limit} bytes (UTF-8)")
         num = self._counter(b"next_bucket")
         self.txn.put(b"next_bucket", keys.u64(num + 1), db=self.env.meta)
         bucket.num = num
