@@ -154,6 +154,7 @@ class RunResult:
     events_in_bucket: int
     client_cpu_s: float
     server_cpu_s: float
+    other_cpu_s: float
     batch_size: int = 0
 
     @property
@@ -214,6 +215,14 @@ def tree_cpu_seconds(root: int) -> float:
     return total / ticks
 
 
+def machine_busy_seconds() -> float:
+    """CPU-seconds spent by the whole machine (all cores, not idle/iowait) since boot."""
+    with open("/proc/stat", encoding="ascii") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:9]]
+    idle = fields[3] + fields[4]
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -261,7 +270,9 @@ def run_wrk(
     ]
     server_cpu0 = tree_cpu_seconds(peer.proc.pid)
     client_cpu0 = children_cpu_seconds()
+    busy0 = machine_busy_seconds()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, check=False)
+    busy = machine_busy_seconds() - busy0
     client_cpu = children_cpu_seconds() - client_cpu0
     server_cpu = tree_cpu_seconds(peer.proc.pid) - server_cpu0
     match = re.search(r"^BENCHJSON (\{.*\})$", proc.stdout, re.MULTILINE)
@@ -282,6 +293,7 @@ def run_wrk(
         events_in_bucket=count_events(peer.base_url, bucket),
         client_cpu_s=client_cpu,
         server_cpu_s=server_cpu,
+        other_cpu_s=max(0.0, busy - server_cpu - client_cpu),
         batch_size=opts.batch_size if workload.mode == "batch" else 0,
     )
 
@@ -313,7 +325,8 @@ def bench_peer(config: PeerConfig, workloads: list[Workload], opts: Options) -> 
                         f"{config.name} {wl.key} #{rep + 1}: {rate}, p50 {res.p50_ms:.2f} ms, "
                         f"p99 {res.p99_ms:.2f} ms, errors {res.errors}, "
                         f"events {res.events_in_bucket}, "
-                        f"cpu server {res.server_cpu_s:.1f} s client {res.client_cpu_s:.1f} s"
+                        f"cpu server {res.server_cpu_s:.1f} s client {res.client_cpu_s:.1f} s "
+                        f"other {res.other_cpu_s:.1f} s"
                     )
     except Exception as exc:
         results.failure = f"{type(exc).__name__}: {exc}"
@@ -457,25 +470,29 @@ def report(
         "Sanity checks (medians): new events per request (≈0 when heartbeats merge, ≈1 "
         "when they insert, ≈batch size for batches; requests still in flight when wrk "
         "stops may add a little), failed requests (non-2xx or socket errors, summed over "
-        "runs), CPU seconds per second of run for the server process tree and for wrk.",
+        "runs), CPU seconds per second of run for the server process tree, for wrk, and for "
+        "everything else on the machine (other CPU well above 0 means the figures are "
+        "disturbed by other load).",
         "",
-        "| workload | peer | events/request | failed | server CPU | wrk CPU | runs (rate) |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "| workload | peer | events/request | failed | server CPU | wrk CPU | other CPU "
+        "| runs (rate) |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for wl in workloads:
         for p in peers:
             runs = p.runs.get(wl.key, [])
             if not runs:
                 why = short(p.failure) or "no run"
-                lines.append(f"| {wl.key} | {p.name} | — | — | — | — | {why} |")
+                lines.append(f"| {wl.key} | {p.name} | — | — | — | — | — | {why} |")
                 continue
             per_req = median(r.events_in_bucket / r.requests if r.requests else 0 for r in runs)
             srv = median(r.server_cpu_s / r.seconds for r in runs)
             cli = median(r.client_cpu_s / r.seconds for r in runs)
+            other = median(r.other_cpu_s / r.seconds for r in runs)
             rates = ", ".join(fmt(r.events_per_s if wl.mode == "batch" else r.rps) for r in runs)
             lines.append(
                 f"| {wl.key} | {p.name} | {fmt(per_req, 2)} | {sum(r.errors for r in runs)} "
-                f"| {fmt(srv, 2)} | {fmt(cli, 2)} | {rates} |"
+                f"| {fmt(srv, 2)} | {fmt(cli, 2)} | {fmt(other, 2)} | {rates} |"
             )
     for p in peers:
         if p.version:
