@@ -1,0 +1,67 @@
+"""Keep or drop events by a data value (spec §3.2), with JSON-typed equality.
+
+Invariant: ``data[key]`` is compared by canonical text, so ``1`` (int) ≠ ``1.0`` (float)
+≠ ``"1"`` and ``true`` ≠ ``1``: serde_json's equality. Each distinct data text is looked at
+once; regexes run once per distinct string value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from fastaw.transforms.frame import Events
+from fastaw.transforms.jsondata import DistinctData, encode, value_text
+from fastaw.transforms.regex import compile_regex
+
+
+def _matches(events: Events, key: str, vals: Sequence[Any]) -> pl.Series:
+    texts = {value_text(v) for v in vals}
+    dd = DistinctData(events["data"])
+    keep = [key in obj and encode(obj[key]) in texts for obj in dd.objects]
+    return dd.mask(keep)
+
+
+def filter_keyvals(events: Events, key: str, vals: Sequence[Any]) -> Events:
+    """Events whose ``data[key]`` exists and equals one of ``vals``, in input order.
+
+    ::
+
+        key=app vals=["a"]:   [app:a] [app:b] [title:x] [app:a]   →   [app:a] [app:a]
+    """
+    if events.height == 0 or not vals:
+        return events.clear()
+    return events.filter(_matches(events, key, vals))
+
+
+def exclude_keyvals(events: Events, key: str, vals: Sequence[Any]) -> Events:
+    """The complement of `filter_keyvals`: events without ``key`` are kept.
+
+    ::
+
+        key=app vals=["a"]:   [app:a] [app:b] [title:x]   →   [app:b] [title:x]
+    """
+    if events.height == 0 or not vals:
+        return events
+    return events.filter(~_matches(events, key, vals))
+
+
+def filter_keyvals_regex(events: Events, key: str, pattern: str) -> Events:
+    """Events whose ``data[key]`` is a *string* with a match of ``pattern`` anywhere.
+
+    ::
+
+        key=app "^fire":   [app:firefox] [app:chrome] [app:1] [title:fire]   →   [app:firefox]
+
+    The pattern is compiled (and may raise `RegexCompileError`) even for no events.
+    """
+    regex = compile_regex(pattern)
+    if events.height == 0:
+        return events
+    dd = DistinctData(events["data"])
+    values = [obj.get(key) for obj in dd.objects]
+    strings = [v if isinstance(v, str) else None for v in values]
+    hits = regex.search(pl.Series(strings, dtype=pl.String)).to_list()
+    return events.filter(dd.mask(hits))

@@ -1,0 +1,72 @@
+"""flood: fill small gaps and merge nearby equal-data events (aw-server-rust, 5 s).
+
+Invariants: pulsetime is fixed at 5 s and the comparison strict (``gap < 5 s``); halves
+are ``gap // 2`` (an odd-ns gap leaves a 1 ns hole); overlaps between different data are
+never trimmed; the absorbing event keeps its id and data.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import polars as pl
+
+from fastaw.transforms.frame import COLUMNS, Events
+from fastaw.transforms.loops import flood_loop
+from fastaw.transforms.ordering import sort_by_timestamp
+from fastaw.transforms.periods import _has_negative, from_pieces
+
+PULSETIME_NS: Final = 5_000_000_000
+
+
+def flood(events: Events) -> Events:
+    """Merge equal-data neighbours within 5 s and let different neighbours meet halfway.
+
+    ::
+
+        input:  [a] [a]  [b ][b]      [c]      (gaps < 5 s, except before c)
+        output: [a    ][b      ]      [c]
+                      ^ meet at gap/2
+
+    Vectorized (non-negative durations): stable sort; equal-data neighbours form a run
+    while ``start - cummax(end of the run so far) < 5 s``; a run becomes
+    ``[first start, max end]`` with its first event's id/data; consecutive runs with
+    ``0 <= gap < 5 s`` each take ``gap // 2``.
+    """
+    if events.height < 2:
+        return events
+    ordered = sort_by_timestamp(events)
+    if _has_negative(ordered):
+        pieces = flood_loop(
+            ordered["timestamp"].to_list(),
+            ordered["duration"].to_list(),
+            ordered["data"].to_list(),
+            PULSETIME_NS,
+        )
+        return from_pieces(ordered, pieces)
+    ts = pl.col("timestamp")
+    end = pl.col("_end")
+    data = pl.col("data")
+    runs = (
+        ordered.with_columns(
+            _end=ts + pl.col("duration"),
+            _grp=(data != data.shift()).fill_null(True).cum_sum(),
+        )
+        .with_columns(_before=end.cum_max().shift(1).over("_grp"))
+        .with_columns(
+            _run=(pl.col("_before").is_null() | (ts - pl.col("_before") >= PULSETIME_NS)).cum_sum()
+        )
+        .group_by("_run", maintain_order=True)
+        .agg(pl.col("id").first(), ts.first(), end.max(), data.first())
+    )
+    gap = ts.shift(-1) - end
+    half = pl.when((gap >= 0) & (gap < PULSETIME_NS)).then(gap // 2).otherwise(0)
+    return (
+        runs.with_columns(_half=half)
+        .with_columns(
+            timestamp=ts - pl.col("_half").shift(1).fill_null(0),
+            _end=end + pl.col("_half"),
+        )
+        .with_columns(duration=end - ts)
+        .select(COLUMNS)
+    )

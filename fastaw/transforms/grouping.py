@@ -1,0 +1,79 @@
+"""Merging events that share data values (spec §3.3).
+
+Invariants: groups are formed on canonical value texts (JSON-typed equality); a merged
+event is *new* (``id`` null) except in chunking, which keeps the first event of a run.
+Both work on distinct data first: identical data always lands in the same group, so the
+rows are first collapsed per data text (Polars group-by), and only the few distinct texts
+are decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from fastaw.transforms.frame import COLUMNS, Events, empty
+from fastaw.transforms.jsondata import DistinctData, decode, encode
+
+
+def merge_events_by_keys(events: Events, keys: Sequence[str]) -> Events:
+    """One event per distinct combination of ``data[k] for k in keys``.
+
+    ::
+
+        keys=[app]:   [a 1s] [b 2s] [a 3s] [title-only 5s]   →   [a 4s] [b 2s]
+
+    Each merged event has the start and the *full* data of its group's first event,
+    ``id`` null, the exact ns sum of durations. Events lacking any key are skipped; no keys
+    → no events. Groups come in first-occurrence order (Rust leaves it unspecified).
+    """
+    if not keys or events.height == 0:
+        return empty()
+    per_data = events.group_by("data", maintain_order=True).agg(
+        pl.col("timestamp").first(), pl.col("duration").sum()
+    )
+    merge_keys: list[str | None] = []
+    for text in per_data["data"].to_list():
+        obj = decode(text)
+        try:
+            merge_keys.append(".".join(encode(obj[k]) for k in keys))
+        except KeyError:
+            merge_keys.append(None)
+    return (
+        per_data.with_columns(_key=pl.Series(merge_keys, dtype=pl.String))
+        .filter(pl.col("_key").is_not_null())
+        .group_by("_key", maintain_order=True)
+        .agg(pl.col("timestamp").first(), pl.col("duration").sum(), pl.col("data").first())
+        .select(pl.lit(None, dtype=pl.Int64).alias("id"), *COLUMNS[1:])
+    )
+
+
+def chunk_events_by_key(events: Events, key: str) -> Events:
+    """Merge *consecutive* events (input order) whose ``data[key]`` values are equal.
+
+    ::
+
+        key=k:   [k:1 1s] [x:9 1s] [k:1 1s] [k:2 1s]   →   [k:1 2s] [k:2 1s]
+
+    The first event of a run keeps its id, start and full data; durations add up; events
+    without ``key`` are skipped (they do not break a run); no time-gap condition.
+    """
+    if events.height == 0:
+        return events
+    dd = DistinctData(events["data"])
+    values: list[str | None] = [encode(obj[key]) if key in obj else None for obj in dd.objects]
+    value = pl.col("_value")
+    return (
+        events.with_columns(_value=dd.map(values, pl.String()))
+        .filter(value.is_not_null())
+        .with_columns(_run=(value != value.shift()).fill_null(True).cum_sum())
+        .group_by("_run", maintain_order=True)
+        .agg(
+            pl.col("id").first(),
+            pl.col("timestamp").first(),
+            pl.col("duration").sum(),
+            pl.col("data").first(),
+        )
+        .select(COLUMNS)
+    )

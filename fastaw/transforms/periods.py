@@ -1,0 +1,173 @@
+"""Interval algebra over event lists: intersect, union, union without overlap (spec §3.2).
+
+Invariants: time is integer ns; sorts are stable on start only; output order is upstream's
+emission order. The vectorized forms assume non-negative durations; a list with a negative
+duration (stored as given, as aw-server-rust does) takes the literal loop in `loops`.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from fastaw.transforms.frame import COLUMNS, Events, empty
+from fastaw.transforms.loops import Pieces, intersect_loop, union_loop, union_no_overlap_loop
+from fastaw.transforms.ordering import sort_by_timestamp
+
+
+def _has_negative(*frames: Events) -> bool:
+    return any(f.height and (f["duration"] < 0).any() for f in frames)
+
+
+def from_pieces(source: Events, pieces: Pieces, *, keep_id: bool = True) -> Events:
+    """Events built from `Pieces`: id/data gathered from ``source`` rows, new times."""
+    rows = pl.Series(pieces.rows, dtype=pl.UInt32)
+    picked = source.select("id", "data")[rows]
+    return pl.DataFrame(
+        {
+            "id": picked["id"] if keep_id else pl.Series([None] * len(rows), dtype=pl.Int64),
+            "timestamp": pl.Series(pieces.starts, dtype=pl.Int64),
+            "duration": pl.Series(pieces.durations, dtype=pl.Int64),
+            "data": picked["data"],
+        }
+    )
+
+
+def filter_period_intersect(events: Events, filters: Events) -> Events:
+    """The parts of ``events`` that lie inside ``filters`` (copies keeping id and data).
+
+    ::
+
+        events:  [a          ][b   ]
+        filters: [     ]  [      ]
+        output:  [a    ]  [a ][b ]
+
+    Exactly the Rust two-pointer walk: after each piece the event is trimmed to start at
+    the piece's end (overlapping filters never count an instant twice); zero-duration
+    events vanish; a filter pointer that never moves back (later overlapping events can
+    miss filters an earlier, longer event walked past).
+
+    Vectorized by a closed form of the walk. With filter ends ``E``, ``M = cummax(E)`` and
+    ``G(x)`` = first filter with ``M >= x``: the pointer when event *k* starts is
+    ``G(max end of earlier events)``; event *k* visits filters up to ``G(max end so far)``;
+    at a visited filter *j* (not the first) its current start is
+    ``max(start, M[j-1])``. So every (event, filter) pair is generated with
+    ``int_ranges`` + ``explode`` — O(n + m) pairs — and filtered by the emit condition.
+    """
+    if events.height == 0 or filters.height == 0:
+        return empty()
+    ev = sort_by_timestamp(events)
+    fi = sort_by_timestamp(filters)
+    if _has_negative(ev, fi):
+        pieces = intersect_loop(
+            ev["timestamp"].to_list(),
+            ev["duration"].to_list(),
+            fi["timestamp"].to_list(),
+            fi["duration"].to_list(),
+        )
+        return from_pieces(ev, pieces)
+    m = fi.height
+    f_end = fi["timestamp"] + fi["duration"]
+    reach = f_end.cum_max()
+    ev = ev.filter(pl.col("duration") > 0)
+    if ev.height == 0:
+        return empty()
+    e_end = ev["timestamp"] + ev["duration"]
+    seen = e_end.cum_max()
+    lo = reach.search_sorted(seen.shift(1).fill_null(reach[0]), side="left")
+    hi = reach.search_sorted(seen, side="left").clip(upper_bound=m - 1)
+    f_start = fi["timestamp"]
+    before = reach.shift(1)
+    j = pl.col("_j")
+    cur = pl.when(j == pl.col("_lo")).then(pl.col("timestamp")).otherwise(
+        pl.max_horizontal(pl.col("timestamp"), pl.col("_before"))
+    )
+    pairs = (
+        ev.with_columns(_end=e_end, _lo=lo.cast(pl.Int64), _hi=hi.cast(pl.Int64))
+        .filter(pl.col("_lo") <= pl.col("_hi"))
+        .with_columns(_j=pl.int_ranges(pl.col("_lo"), pl.col("_hi") + 1))
+        .explode("_j")
+    )
+    idx = pairs["_j"]
+    pairs = pairs.with_columns(
+        _fs=f_start.gather(idx), _fe=f_end.gather(idx), _before=before.gather(idx)
+    ).with_columns(_cur=cur)
+    return (
+        pairs.filter((pl.col("_fs") < pl.col("_end")) & (pl.col("_cur") < pl.col("_fe")))
+        .with_columns(
+            timestamp=pl.max_horizontal("_cur", "_fs"),
+            _stop=pl.min_horizontal("_end", "_fe"),
+        )
+        .with_columns(duration=pl.col("_stop") - pl.col("timestamp"))
+        .select(COLUMNS)
+    )
+
+
+def period_union(events1: Events, events2: Events) -> Events:
+    """Both lists' time covered, as disjoint events (touching intervals join).
+
+    ::
+
+        events1   |   -------       --------- |
+        events2   | ------  ---  --    ----   |
+        result    | -----------  -- --------- |
+
+    Each result event has the id and start of its first event (events1 before events2 on
+    equal starts) and empty data ``{}``; ascending order.
+    """
+    both = sort_by_timestamp(pl.concat([events1, events2], how="vertical"))
+    if both.height == 0:
+        return empty()
+    if _has_negative(both):
+        pieces = union_loop(both["timestamp"].to_list(), both["duration"].to_list())
+        return from_pieces(both, pieces).with_columns(data=pl.lit("{}"))
+    end = pl.col("timestamp") + pl.col("duration")
+    before = end.cum_max().shift(1)
+    return (
+        both.with_columns(_run=(before.is_null() | (pl.col("timestamp") > before)).cum_sum())
+        .group_by("_run", maintain_order=True)
+        .agg(pl.col("id").first(), pl.col("timestamp").first(), end.max().alias("_end"))
+        .select(
+            "id",
+            "timestamp",
+            (pl.col("_end") - pl.col("timestamp")).alias("duration"),
+            pl.lit("{}").alias("data"),
+        )
+    )
+
+
+def union_no_overlap(events1: Events, events2: Events) -> Events:
+    """Merge two lists, ``events1`` taking precedence where they overlap. No sorting.
+
+    ::
+
+        events1  | xxx    xx     xxx     |
+        events2  |  ----     ------   -- |
+        result   | xxx--  xx ----xxx  -- |
+
+    Literal upstream walk (see `loops.union_no_overlap_loop`): only the overlap with the
+    *current* events1 event is removed; split pieces get ``id`` null. ``([], x)`` → ``x``.
+    """
+    if events1.height == 0:
+        return events2
+    if events2.height == 0:
+        return events1
+    merged = union_no_overlap_loop(
+        events1["timestamp"].to_list(),
+        events1["duration"].to_list(),
+        events2["timestamp"].to_list(),
+        events2["duration"].to_list(),
+    )
+    both = pl.concat([events1, events2], how="vertical")
+    offset = events1.height
+    rows = pl.Series(
+        [r + offset * s for r, s in zip(merged.rows, merged.sources, strict=True)],
+        dtype=pl.UInt32,
+    )
+    picked = both[rows]
+    return picked.with_columns(
+        id=pl.when(pl.Series(merged.pieces, dtype=pl.Boolean))
+        .then(pl.lit(None, dtype=pl.Int64))
+        .otherwise(pl.col("id")),
+        timestamp=pl.Series(merged.starts, dtype=pl.Int64),
+        duration=pl.Series(merged.durations, dtype=pl.Int64),
+    )
