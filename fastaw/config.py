@@ -7,19 +7,21 @@ The file is ``<user config dir>/fastaw/config.toml`` (``config-testing.toml`` wi
     port = 5600                 # 5666 in testing mode
     data_dir = "…"              # where the LMDB store lives
     workers = 1                 # Granian worker processes
-    webui = "/path/to/aw-webui/dist"
+    webui = "/path/to/aw-webui/dist"   # the dashboard, served at / (needs index.html)
     cors = ["http://example:1234"]          # extra exact origins
     cors_regex = ["chrome-extension://.*"]  # extra origin regexes (anchored)
     require_force_delete = false            # refuse DELETE bucket without ?force=1
     query_workers = 2           # query worker processes
     query_timeout = 30.0        # seconds before a query is stopped
     map_size_gib = 1024         # address space reserved for the store (sparse)
+    durability = "full"         # "full": fsync before answering a write; "process": no
+                                # fsync (survives a fastaw crash, not a power loss)
 
     [auth]
     api_key = "…"               # require "Authorization: Bearer …" on /api/
 
     [custom_static]
-    name = "/path"              # served at /pages/<name>/
+    name = "/path"              # served at /pages/<name>/ (a missing directory: 404)
 
 When fastaw's own file sets no ``api_key``, the one in aw-server-rust's config file is used
 (aw-client sends that key), so existing setups keep working.
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
 import platformdirs
@@ -60,8 +62,13 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     query_workers: int = 2
     query_timeout: float = 30.0
     map_size_gib: int = 1024
+    durability: Literal["full", "process"] = "full"
     custom_static: dict[str, str] = msgspec.field(default_factory=dict)
     config_file: str | None = None
+
+    @property
+    def durable(self) -> bool:
+        return self.durability == "full"
 
     @property
     def map_size(self) -> int:
@@ -85,6 +92,7 @@ class _FileConfig(msgspec.Struct, forbid_unknown_fields=True):
     query_workers: int | None = None
     query_timeout: float | None = None
     map_size_gib: int | None = None
+    durability: Literal["full", "process"] | None = None
     auth: _FileAuth | None = None
     custom_static: dict[str, str] | None = None
 
@@ -134,6 +142,19 @@ def _rust_api_key(testing: bool) -> str | None:
     return key if isinstance(key, str) and key else None
 
 
+def _webui_dir(value: str) -> Path:
+    """The dashboard directory as an absolute path; it must hold an ``index.html``."""
+    path = Path(value).expanduser().absolute()
+    if not path.is_dir():
+        raise ConfigError(f"webui directory {path} does not exist")
+    if not (path / "index.html").is_file():
+        raise ConfigError(
+            f"webui directory {path} has no index.html (point it at a built aw-webui,"
+            " e.g. aw-webui/dist)"
+        )
+    return path
+
+
 def load(flags: dict[str, Any]) -> Config:
     """Build the Config from defaults, the config file and flags (``None`` = not given)."""
     testing = bool(flags.get("testing"))
@@ -146,7 +167,7 @@ def load(flags: dict[str, Any]) -> Config:
     values: dict[str, Any] = {"testing": testing, "port": TESTING_PORT if testing else DEFAULT_PORT}
     for name in ("port", "data_dir", "workers", "webui", "cors", "cors_regex",
                  "require_force_delete", "query_workers", "query_timeout", "map_size_gib",
-                 "custom_static"):
+                 "durability", "custom_static"):
         value = getattr(file, name)
         if value is not None:
             values[name] = value
@@ -162,6 +183,13 @@ def load(flags: dict[str, Any]) -> Config:
     values["config_file"] = str(path) if path.is_file() else None
     if values.get("api_key") == "":
         values["api_key"] = None
+    if values.get("webui"):
+        values["webui"] = str(_webui_dir(values["webui"]))
+    if values.get("custom_static"):
+        values["custom_static"] = {
+            name: str(Path(directory).expanduser().absolute())
+            for name, directory in values["custom_static"].items()
+        }
     try:
         config = msgspec.convert(values, Config)
     except msgspec.ValidationError as exc:

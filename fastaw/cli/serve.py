@@ -12,6 +12,7 @@ import errno
 import os
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from fastaw.config import ENV_VAR, Config, ConfigError, load, to_env
@@ -26,6 +27,9 @@ def register(sub: Any) -> None:
     add_config_flags(parser)
     parser.add_argument("--workers", type=int, help="HTTP worker processes (default 1)")
     parser.add_argument("--webui", help="directory of an aw-webui build to serve at /")
+    parser.add_argument("--durability", choices=("full", "process"),
+                        help="full (default): fsync before answering a write; process: "
+                             "no fsync (survives a crash of fastaw, not a power loss)")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     parser.set_defaults(run=run)
 
@@ -43,7 +47,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> Config:
     flags = {
         name: getattr(args, name, None)
-        for name in ("host", "port", "testing", "data_dir", "config_file", "workers", "webui")
+        for name in ("host", "port", "testing", "data_dir", "config_file", "workers", "webui",
+                     "durability")
     }
     return load(flags)
 
@@ -51,6 +56,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def check_port_free(host: str, port: int) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        if os.name == "posix":
+            # Like the real listener: connections of a previous run lingering in TIME_WAIT
+            # must not block a restart; a live listener still makes bind() fail.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
@@ -66,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     check_port_free(config.host, config.port)
-    env = Env(config.data_dir, map_size=config.map_size)  # creates it, checks the schema
+    env = Env(Path(config.data_dir), map_size=config.map_size)  # creates it, checks the schema
     env.close()
     os.environ[ENV_VAR] = to_env(config)
     shown_host = f"[{config.host}]" if ":" in config.host else config.host

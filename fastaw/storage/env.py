@@ -1,8 +1,12 @@
 """Opening the LMDB environment: sub-databases, schema version, map size, resizing.
 
-Durability contract: the environment is opened with ``sync=True`` and ``metasync=True``;
-a write transaction's ``commit()`` returns only after the data reached the disk, and the
-writer (`fastaw.storage.writer`) acknowledges a request only after that commit.
+Durability contract: by default (``durable=True``) the environment is opened with
+``sync=True`` and ``metasync=True``; a write transaction's ``commit()`` returns only after
+the data and the meta page reached the disk (two fsyncs), and the writer
+(`fastaw.storage.writer`) acknowledges a request only after that commit. With
+``durable=False`` (config ``durability = "process"``) commits skip the fsyncs: an
+acknowledged write then survives a crash or ``kill -9`` of fastaw (the kernel holds the
+pages) but not a power loss or kernel crash, which may also damage the store.
 
 Map size: LMDB needs the maximum file size up front. We reserve a large *sparse* map
 (default 1 TiB of address space — the file only grows as data is written) and, should a
@@ -67,7 +71,8 @@ class Gate:
 class Env:
     """An open store: the LMDB environment and its named sub-databases."""
 
-    def __init__(self, path: Path, *, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False):
+    def __init__(self, path: Path, *, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False,
+                 durable: bool = True):
         self.path = Path(path)
         self.readonly = readonly
         self.path.mkdir(parents=True, exist_ok=True)
@@ -81,8 +86,8 @@ class Env:
                 max_readers=1024,
                 readonly=readonly,
                 lock=True,
-                sync=True,
-                metasync=True,
+                sync=durable,
+                metasync=durable,
                 readahead=False,
                 meminit=False,
             )
