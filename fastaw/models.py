@@ -16,6 +16,8 @@ from fastaw.errors import BadRequest
 from fastaw.timefmt import check_ns, format_ns, parse_datetime, seconds_to_ns
 
 JSONObject = dict[str, Any]
+#: Event ids are positive 64-bit signed integers, as in aw-server-rust's SQLite table.
+MAX_EVENT_ID: Final = 2**63 - 1
 
 
 class EventIn(msgspec.Struct, kw_only=True):
@@ -134,8 +136,8 @@ def event_from_wire(raw: EventIn, where: str) -> Event:
         duration = check_ns(seconds_to_ns(raw.duration), "duration")
     except ValueError as exc:
         raise BadRequest(f"Invalid duration at `{where}.duration`: {exc}") from None
-    if raw.id is not None and raw.id < 0:
-        raise BadRequest(f"Invalid id at `{where}.id`: must not be negative")
+    if raw.id is not None and not 0 <= raw.id <= MAX_EVENT_ID:
+        raise BadRequest(f"Invalid id at `{where}.id`: must be an integer in 0 … {MAX_EVENT_ID}")
     try:
         check_ns(start + duration, "the event's end")
     except ValueError as exc:

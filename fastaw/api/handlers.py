@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -17,9 +18,12 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from fastaw import __version__
+from fastaw.api.http import Request, Response, empty_response, json_response
+from fastaw.api.multipart import uploaded_files
 from fastaw.errors import BadRequest, NotFound, Unauthorized
 from fastaw.exchange import apply_import, export_chunks, export_filename, parse_import
 from fastaw.models import (
+    MAX_EVENT_ID,
     Bucket,
     BucketIn,
     EventIn,
@@ -31,13 +35,11 @@ from fastaw.models import (
 from fastaw.storage.mutations import check_setting_key
 from fastaw.timefmt import parse_datetime
 
-from fastaw.api.http import Request, Response, empty_response, json_response
-from fastaw.api.multipart import uploaded_files
-
 if TYPE_CHECKING:
     from fastaw.api.app import Server
 
 INLINE_LIMIT: Final = 1000
+_INTEGER: Final = re.compile(r"[+-]?[0-9]+")
 _info_encoder: Final = msgspec.json.Encoder()
 
 
@@ -58,22 +60,19 @@ def _limit_param(request: Request) -> int | None:
     value = request.param("limit")
     if value is None or value == "":
         return None
-    try:
-        limit = int(value)
-    except ValueError:
-        raise BadRequest(f"Invalid query parameter `limit`: {value!r} is not an integer") from None
+    if not _INTEGER.fullmatch(value):
+        raise BadRequest(f"Invalid query parameter `limit`: {value!r} is not an integer")
+    limit = int(value)
     return None if limit < 0 else limit
 
 
 def _event_id(request: Request) -> int:
     raw = request.params["event_id"]
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"Invalid event id {raw!r} in the path: expected an integer") from None
-    if value < 0:
-        raise BadRequest(f"Invalid event id {raw!r} in the path: must not be negative")
-    return value
+    if not _INTEGER.fullmatch(raw) or not 0 <= int(raw) <= MAX_EVENT_ID:
+        raise BadRequest(
+            f"Invalid event id {raw!r} in the path: expected an integer in 0 … {MAX_EVENT_ID}"
+        )
+    return int(raw)
 
 
 # -- info --------------------------------------------------------------------------------

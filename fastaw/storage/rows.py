@@ -132,7 +132,10 @@ class Rows:
             for key, value in cursor.iterprev():
                 if key < bounds.low:
                     return
-                if start is not None and key < bounds.start_key:
+                # Events that start before the range may end before it; so may events with a
+                # negative duration that start inside it.
+                if start is not None and (key < bounds.start_key
+                                          or keys.value_duration(value) < 0):
                     ev_end = keys.key_start(key) + keys.value_duration(value)
                     if ev_end < start:
                         continue
