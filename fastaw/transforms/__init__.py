@@ -1,5 +1,6 @@
 """Vectorized event transforms (DataFrame → DataFrame), named as in aw-transform."""
 
+from fastaw.transforms.classify import categorize, tag
 from fastaw.transforms.clip import query_bucket_clip
 from fastaw.transforms.errors import InvalidParameters, RegexCompileError, TransformError
 from fastaw.transforms.filters import exclude_keyvals, filter_keyvals, filter_keyvals_regex
@@ -14,12 +15,15 @@ from fastaw.transforms.ordering import (
     sum_durations,
 )
 from fastaw.transforms.periods import filter_period_intersect, period_union, union_no_overlap
+from fastaw.transforms.titles import simplify_window_titles
+from fastaw.transforms.urls import split_url_events
 
 __all__ = [
     "Events",
     "InvalidParameters",
     "RegexCompileError",
     "TransformError",
+    "categorize",
     "chunk_events_by_key",
     "concat",
     "empty",
@@ -33,9 +37,12 @@ __all__ = [
     "merge_events_by_keys",
     "period_union",
     "query_bucket_clip",
+    "simplify_window_titles",
     "sort_by_duration",
     "sort_by_timestamp",
+    "split_url_events",
     "sum_durations",
+    "tag",
     "to_ipc",
     "to_json_bytes",
     "union_no_overlap",

@@ -33,9 +33,9 @@ def query_bucket_clip(frame: Events, start_ns: int, end_ns: int) -> Events:
         .sort(["timestamp", "id"], descending=[True, False], maintain_order=True)
         .with_columns(
             pl.max_horizontal(ts, pl.lit(start_ns)).alias("timestamp"),
-            (pl.min_horizontal(end, pl.lit(end_ns)) - pl.max_horizontal(ts, pl.lit(start_ns))).alias(
-                "duration"
-            ),
+            (
+                pl.min_horizontal(end, pl.lit(end_ns)) - pl.max_horizontal(ts, pl.lit(start_ns))
+            ).alias("duration"),
         )
         .select(COLUMNS)
     )

@@ -78,8 +78,10 @@ def filter_period_intersect(events: Events, filters: Events) -> Events:
     f_start = fi["timestamp"]
     before = reach.shift(1)
     j = pl.col("_j")
-    cur = pl.when(j == pl.col("_lo")).then(pl.col("timestamp")).otherwise(
-        pl.max_horizontal(pl.col("timestamp"), pl.col("_before"))
+    cur = (
+        pl.when(j == pl.col("_lo"))
+        .then(pl.col("timestamp"))
+        .otherwise(pl.max_horizontal(pl.col("timestamp"), pl.col("_before")))
     )
     pairs = (
         ev.with_columns(_end=e_end, _lo=lo.cast(pl.Int64), _hi=hi.cast(pl.Int64))

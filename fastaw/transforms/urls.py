@@ -1,0 +1,265 @@
+"""split_url_events and the WHATWG URL parsing it needs (as the Rust ``url`` crate does it).
+
+Only what the four output fields need is computed: scheme, host (serialized, no port or
+userinfo), path (serialized, percent-encoded) and query. The parse follows the WHATWG basic
+URL parser without a base URL; a URL it rejects leaves its event unchanged. Known
+approximations: international domain names go through Python's IDNA 2003 codec (rust-url
+uses UTS #46), and the rarely-hit "forbidden domain code point" list is the WHATWG one.
+Results are cached per distinct URL.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from functools import lru_cache
+from typing import Final, NamedTuple
+
+import polars as pl
+
+from fastaw.transforms.frame import Events
+from fastaw.transforms.jsondata import DistinctData, JSONObject
+
+_SPECIAL: Final = frozenset({"http", "https", "ws", "wss", "ftp", "file"})
+_DEFAULT_PORT: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
+_SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*:")
+_FRAGMENT_SET: Final = frozenset(' "<>`')
+_PATH_SET: Final = _FRAGMENT_SET | frozenset("#?{}")
+_QUERY_SET: Final = frozenset(' "#<>')
+_SPECIAL_QUERY_SET: Final = _QUERY_SET | frozenset("'")
+_FORBIDDEN_HOST: Final = frozenset("\x00\t\n\r #/:<>?@[\\]^|")
+_FORBIDDEN_DOMAIN: Final = _FORBIDDEN_HOST | frozenset("%\x7f") | frozenset(map(chr, range(32)))
+_SINGLE_DOTS: Final = frozenset({".", "%2e", "%2E"})
+_DOUBLE_DOTS: Final = frozenset(
+    {"..", ".%2e", ".%2E", "%2e.", "%2E.", "%2e%2e", "%2E%2E", "%2e%2E", "%2E%2e"}
+)
+
+
+class ParsedUrl(NamedTuple):
+    scheme: str
+    host: str | None
+    path: str
+    query: str | None
+
+
+def _encode(text: str, escape: frozenset[str]) -> str:
+    """UTF-8 percent-encode: C0 controls, DEL (in rust-url's CONTROLS), non-ASCII, ``escape``."""
+    if text.isascii() and text.isprintable() and not any(c in escape for c in text):
+        return text
+    out: list[str] = []
+    for c in text:
+        if c in escape or ord(c) < 0x20 or ord(c) >= 0x7F:
+            out.extend(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def _percent_decode(text: str) -> bytes:
+    raw = text.encode("utf-8", "surrogatepass")
+    return re.sub(rb"%([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), raw)
+
+
+def _ipv4_number(part: str) -> int | None:
+    if not part:
+        return None
+    base = 10
+    if part[:2] in ("0x", "0X"):
+        part, base = part[2:], 16
+    elif len(part) > 1 and part[0] == "0":
+        part, base = part[1:], 8
+    if part == "":
+        return 0
+    try:
+        return int(part, base)
+    except ValueError:
+        return None
+
+
+def _ends_in_number(host: str) -> bool:
+    parts = host.split(".")
+    if parts[-1] == "" and len(parts) > 1:
+        parts.pop()
+    last = parts[-1]
+    if last and all(c in "0123456789" for c in last):
+        return True
+    return _ipv4_number(last) is not None and last[:2] in ("0x", "0X")
+
+
+def _ipv4(host: str) -> str | None:
+    """WHATWG IPv4 parser → dotted serialization; None means failure."""
+    parts = host.split(".")
+    if parts[-1] == "" and len(parts) > 1:
+        parts.pop()
+    if len(parts) > 4:
+        return None
+    numbers = [_ipv4_number(p) for p in parts]
+    if any(n is None for n in numbers):
+        return None
+    nums = [n for n in numbers if n is not None]
+    if any(n > 255 for n in nums[:-1]) or nums[-1] >= 256 ** (5 - len(nums)):
+        return None
+    value = nums[-1]
+    for i, n in enumerate(nums[:-1]):
+        value += n * 256 ** (3 - i)
+    return ".".join(str((value >> shift) & 0xFF) for shift in (24, 16, 8, 0))
+
+
+def _host(text: str, special: bool) -> str | None:
+    """Serialized host, or None when the host is invalid (the whole parse fails)."""
+    if text.startswith("["):
+        if not text.endswith("]"):
+            return None
+        try:
+            return f"[{ipaddress.IPv6Address(text[1:-1]).compressed}]"
+        except ValueError:
+            return None
+    if not special:
+        if any(c in _FORBIDDEN_HOST for c in text):
+            return None
+        return _encode(text, frozenset())
+    try:
+        domain = _percent_decode(text).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    ascii_domain = domain.lower()
+    if not ascii_domain.isascii():
+        try:
+            ascii_domain = domain.encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            return None
+    if not ascii_domain or any(c in _FORBIDDEN_DOMAIN for c in ascii_domain):
+        return None
+    if _ends_in_number(ascii_domain):
+        return _ipv4(ascii_domain)
+    return ascii_domain
+
+
+def _path(text: str, special: bool) -> str:
+    """Serialized hierarchical path (leading ``/``), dot segments resolved."""
+    segments = re.split(r"[/\\]" if special else "/", text)
+    out: list[str] = []
+    for i, seg in enumerate(segments):
+        last = i == len(segments) - 1
+        if seg in _DOUBLE_DOTS:
+            if out:
+                out.pop()
+            if last:
+                out.append("")
+        elif seg in _SINGLE_DOTS:
+            if last:
+                out.append("")
+        else:
+            out.append(_encode(seg, _PATH_SET))
+    return "/" + "/".join(out)
+
+
+@lru_cache(maxsize=65_536)
+def parse_url(url: str) -> ParsedUrl | None:
+    """WHATWG-parse an absolute URL; None when rust-url's ``Url::parse`` would fail."""
+    text = url.strip("".join(map(chr, range(33)))).translate({9: None, 10: None, 13: None})
+    match = _SCHEME.match(text)
+    if match is None:
+        return None
+    scheme = match.group(0)[:-1].lower()
+    rest = text[match.end() :]
+    special = scheme in _SPECIAL
+    rest, _, _fragment = rest.partition("#")
+    rest, qmark, query_text = rest.partition("?")
+    query = None
+    if qmark:
+        query = _encode(query_text, _SPECIAL_QUERY_SET if special else _QUERY_SET)
+    if scheme == "file":
+        if re.match(r"[/\\]{2}", rest):
+            host_text, _, path = _split_authority(rest[2:], True)
+            if re.fullmatch(r"[A-Za-z][:|]", host_text):
+                return ParsedUrl(scheme, None, _path(rest[2:], True), query)
+            host = _host(host_text, True) if host_text else ""
+            if host is None:
+                return None
+            return ParsedUrl(
+                scheme, None if host in ("", "localhost") else host, _path(path, True), query
+            )
+        return ParsedUrl(scheme, None, _path(rest.lstrip("/\\"), True), query)
+    if special:
+        authority, sep, path = _split_authority(rest.lstrip("/\\"), True)
+    elif rest.startswith("//"):
+        authority, sep, path = _split_authority(rest[2:], False)
+    else:
+        if rest.startswith("/"):
+            return ParsedUrl(scheme, None, _path(rest[1:], False), query)
+        return ParsedUrl(scheme, None, _encode(rest, frozenset()), query)
+    host = _authority_host(authority, scheme, special)
+    if host is None:
+        return None
+    if not sep and not special:
+        return ParsedUrl(scheme, host, "", query)
+    return ParsedUrl(scheme, host, _path(path, special), query)
+
+
+def _split_authority(text: str, special: bool) -> tuple[str, str, str]:
+    """(authority, separator, path after the separator)."""
+    stop = re.search(r"[/\\]" if special else "/", text)
+    if stop is None:
+        return text, "", ""
+    return text[: stop.start()], text[stop.start()], text[stop.start() + 1 :]
+
+
+def _authority_host(authority: str, scheme: str, special: bool) -> str | None:
+    host_port = authority.rpartition("@")[2]
+    host_text, port_text = host_port, ""
+    bracket = host_port.rfind("]")
+    colon = host_port.rfind(":")
+    if colon > bracket:
+        host_text, port_text = host_port[:colon], host_port[colon + 1 :]
+    if port_text and (not port_text.isdigit() or not port_text.isascii() or int(port_text) > 65535):
+        return None
+    if special and not host_text:
+        return None
+    if not host_text:
+        return ""
+    return _host(host_text, special)
+
+
+def url_fields(url: str) -> dict[str, str] | None:
+    """The four keys split_url_events writes for ``url`` (None: unparsable, no change)."""
+    parsed = parse_url(url)
+    if parsed is None:
+        return None
+    domain = parsed.host
+    if domain:
+        while domain.startswith("www."):
+            domain = domain[4:]
+    return {
+        "$protocol": parsed.scheme,
+        "$domain": parsed.scheme if parsed.host is None else domain or "",
+        "$path": parsed.path,
+        "$params": parsed.query or "",
+    }
+
+
+def _split(obj: JSONObject) -> JSONObject | None:
+    url = obj.get("url")
+    if not isinstance(url, str):
+        return None
+    fields = url_fields(url)
+    if fields is None:
+        return None
+    return {**obj, **fields}
+
+
+def split_url_events(events: Events) -> Events:
+    """Add ``$protocol``, ``$domain``, ``$path``, ``$params`` from ``data.url``.
+
+    ::
+
+        {url: "https://www.x.org/a?b=1"}  →  {url…, $protocol: https, $domain: x.org,
+                                               $path: /a, $params: b=1}
+        {url: "not a url"} / {url: 5} / {}  →  unchanged
+
+    Order, ids and times are unchanged; each distinct data text is parsed once.
+    """
+    if events.height == 0:
+        return events
+    dd = DistinctData(events["data"])
+    return events.with_columns(data=dd.rewrite(_split).cast(pl.String))
