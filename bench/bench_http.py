@@ -216,11 +216,17 @@ def tree_cpu_seconds(root: int) -> float:
 
 
 def machine_busy_seconds() -> float:
-    """CPU-seconds spent by the whole machine (all cores, not idle/iowait) since boot."""
+    """CPU-seconds the machine spent in processes (user, nice, system) or lost to
+    the hypervisor (steal) since boot, over all cores.
+
+    irq/softirq time is left out: it is not charged to any process and is mostly
+    the loopback traffic of the benchmark itself.
+    """
     with open("/proc/stat", encoding="ascii") as fh:
-        fields = [int(x) for x in fh.readline().split()[1:9]]
-    idle = fields[3] + fields[4]
-    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+        user, nice, system, _idle, _iowait, _irq, _softirq, steal = (
+            int(x) for x in fh.readline().split()[1:9]
+        )
+    return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def children_cpu_seconds() -> float:
@@ -386,16 +392,10 @@ def machine_info() -> list[str]:
         pass
     wrk_out = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
     wrk_version = " ".join(wrk_out.stdout.split()[:2]) or "wrk ?"
-    commit = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
     return [
         f"CPU: {model}; nproc {len(os.sched_getaffinity(0))}; "
         f"memory {mem_kib / 2**20:.1f} GiB; kernel {platform.release()}",
-        f"Python {platform.python_version()}; {wrk_version}; fastaw commit {commit or '?'}",
+        f"Python {platform.python_version()}; {wrk_version}",
     ]
 
 
@@ -404,6 +404,7 @@ def report(
     workloads: list[Workload],
     peers: list[PeerResults],
     opts: Options,
+    fastaw_from: str,
 ) -> str:
     by_name = {p.name: p for p in peers}
     fa = by_name.get("fastaw")
@@ -420,6 +421,7 @@ def report(
         f"Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
         "",
         *(f"{line}  " for line in machine_info()),
+        f"fastaw: {fastaw_from}",
         "",
         f"Each figure is the median of {opts.repeat} runs of {opts.duration:g} s "
         f"(wrk, {opts.threads} thread(s), 127.0.0.1). Latency is per request. "
@@ -523,6 +525,38 @@ def write_section(path: Path, title: str, body: str) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+# ------------------------------------------------------------ fastaw source
+def git(*args: str) -> str:
+    out = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
+def export_revision(rev: str, dest: Path) -> Path:
+    """``git archive`` the ``fastaw`` package of ``rev`` into ``dest``."""
+    dest.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "archive", "--format=tar", rev, "fastaw"],
+        capture_output=True,
+        check=True,
+    )
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest
+
+
+def fastaw_source(args: argparse.Namespace) -> str:
+    """Which fastaw was measured: a commit, or the work tree (dirty or not)."""
+    try:
+        if args.fastaw_rev:
+            return f"commit {git('rev-parse', '--short', args.fastaw_rev)}"
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--", "fastaw")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"work tree at {head}" + (" with uncommitted changes in fastaw/" if dirty else "")
+
+
 # --------------------------------------------------------------------- CLI
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -547,6 +581,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--fastaw-python", default=None, help="python for fastaw (env FASTAW_PYTHON)"
+    )
+    parser.add_argument(
+        "--fastaw-args",
+        default="",
+        help='extra arguments for "fastaw serve", e.g. "--durability process"',
+    )
+    parser.add_argument(
+        "--fastaw-rev",
+        default=None,
+        help="benchmark this git revision of fastaw (exported to a temp dir) instead of "
+        "the work tree, e.g. HEAD",
     )
     parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
     parser.add_argument(
@@ -577,6 +622,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("no workloads selected")
 
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
+        fastaw_src = None
+        if args.fastaw_rev:
+            fastaw_src = export_revision(args.fastaw_rev, Path(tmp) / "src")
         pool_file = Path(tmp) / "windows.jsonl"
         pool_file.write_text("\n".join(window_pool(args.seed)) + "\n")
         opts = Options(
@@ -596,10 +644,12 @@ def main(argv: list[str] | None = None) -> int:
                 workers=args.workers,
                 ref_python=args.ref_python,
                 fastaw_python=args.fastaw_python,
+                fastaw_src=fastaw_src,
+                extra_args=shlex.split(args.fastaw_args) if name == "fastaw" else [],
             )
             results.append(bench_peer(config, workloads, opts))
 
-    text = report(["bench/bench_http.py", *argv], workloads, results, opts)
+    text = report(["bench/bench_http.py", *argv], workloads, results, opts, fastaw_source(args))
     print(text)
     if args.out is not None:
         write_section(args.out, args.section, text)

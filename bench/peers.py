@@ -3,15 +3,18 @@
 Two peers are known:
 
 * ``fastaw``: ``<python> -m fastaw serve --host 127.0.0.1 --port P --data-dir D
-  [--workers N]`` run from the repository root, where ``<python>`` is the
-  interpreter running this module (override with ``FASTAW_PYTHON``).
+  [--workers N]`` run from the repository root (or ``fastaw_src``, e.g. an
+  exported commit), where ``<python>`` is the interpreter running this module
+  (override with ``FASTAW_PYTHON``).
 * ``reference``: the upstream Python aw-server 0.12.0 installed in its own venv
   (``/work/refvenv`` by default; override with ``FASTAW_REF_PYTHON`` or the
   ``ref_python`` argument), run as ``<python> -m aw_server --host 127.0.0.1
   --port P`` in production mode (``--testing`` would turn on Flask debug mode and
   pretty-printed JSON, which is not what users run).  aw-server has no data-dir
-  flag, so ``XDG_DATA_HOME``/``XDG_CONFIG_HOME``/``XDG_CACHE_HOME`` point into the
-  temporary directory; the reference never touches the real home directory.
+  flag: its DB goes under ``$XDG_DATA_HOME``.
+
+For both peers ``XDG_DATA_HOME``/``XDG_CONFIG_HOME``/``XDG_CACHE_HOME`` point into
+the temporary directory, so neither reads or writes the real home directory.
 
 Invariants:
 
@@ -111,6 +114,8 @@ class PeerConfig:
     workers: int | None = None
     ref_python: str | None = None
     fastaw_python: str | None = None
+    # Directory holding the ``fastaw`` package to run (default: this checkout).
+    fastaw_src: Path | None = None
     extra_args: list[str] = field(default_factory=list)
 
 
@@ -155,6 +160,14 @@ class Peer:
         """Command line, environment and working directory for this peer."""
         assert self.tmpdir is not None
         env = dict(os.environ)
+        # Both servers find their default config/data/log locations through XDG:
+        # point them into the temp dir so nothing of the user's setup leaks in.
+        for var, sub in (
+            ("XDG_DATA_HOME", "xdg-data"),
+            ("XDG_CONFIG_HOME", "xdg-config"),
+            ("XDG_CACHE_HOME", "xdg-cache"),
+        ):
+            env[var] = str(self.tmpdir / sub)
         if self.name == "fastaw":
             python = self.config.fastaw_python or os.environ.get("FASTAW_PYTHON") or sys.executable
             data_dir = self.tmpdir / "data"
@@ -163,10 +176,11 @@ class Peer:
             cmd += ["--port", str(self.port), "--data-dir", str(data_dir)]
             if self.config.workers is not None:
                 cmd += ["--workers", str(self.config.workers)]
+            src = self.config.fastaw_src or REPO_ROOT
             env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
+                p for p in (str(src), env.get("PYTHONPATH", "")) if p
             )
-            cwd = REPO_ROOT
+            cwd = src
         else:
             python = (
                 self.config.ref_python or os.environ.get("FASTAW_REF_PYTHON") or DEFAULT_REF_PYTHON
@@ -178,12 +192,6 @@ class Peer:
                     "aw-server==0.12.0 ...) or set FASTAW_REF_PYTHON"
                 )
             cmd = [python, "-m", "aw_server", "--host", "127.0.0.1", "--port", str(self.port)]
-            for var, sub in (
-                ("XDG_DATA_HOME", "data"),
-                ("XDG_CONFIG_HOME", "config"),
-                ("XDG_CACHE_HOME", "cache"),
-            ):
-                env[var] = str(self.tmpdir / sub)
             # Keep the fastaw checkout off the reference's import path.
             env.pop("PYTHONPATH", None)
             env.pop("VIRTUAL_ENV", None)
