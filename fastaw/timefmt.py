@@ -19,23 +19,27 @@ NS_PER_DAY: Final = 86_400 * NS_PER_SECOND
 MIN_NS: Final = -(2**63)
 MAX_NS: Final = 2**63 - 1
 
+# All patterns are re.ASCII: `\d` must not match other scripts' digits (int() would take them).
 # Extended ISO 8601 / RFC 3339, lenient: separator T, t or space; seconds and fraction optional;
 # fraction with . or ,; offset Z, z, UTC, ±HH:MM, ±HHMM, ±HH or none (naive = UTC).
 _EXTENDED: Final = re.compile(
     r"\s*(\d{4})-(\d{2})(?:-(\d{2})"
     r"(?:[Tt ]\s*(\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?)?"
-    r"\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?\s*"
+    r"\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?\s*",
+    re.ASCII,
 )
 # Basic format: 20200101T000000[.fff][Z|±HHMM], or a bare date 20200101.
 _BASIC: Final = re.compile(
     r"\s*(\d{4})(\d{2})(\d{2})(?:[Tt](\d{2})(\d{2})(?:(\d{2})(?:[.,](\d+))?)?)?"
-    r"\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?\s*"
+    r"\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?\s*",
+    re.ASCII,
 )
-_YEAR_ONLY: Final = re.compile(r"\s*(\d{4})\s*")
+_YEAR_ONLY: Final = re.compile(r"\s*(\d{4})\s*", re.ASCII)
 
 # The form every client actually sends (RFC 3339 with an offset), parsed without _build.
 _COMMON: Final = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9})\d*)?(Z|z|[+-]\d\d:\d\d)"
+    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9})\d*)?(Z|z|[+-]\d\d:\d\d)",
+    re.ASCII,
 )
 _day_seconds: dict[str, int] = {}
 
