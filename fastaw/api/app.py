@@ -16,11 +16,7 @@ from typing import Any, Final
 
 import msgspec
 
-from fastaw.config import ENV_VAR, Config, aw_server_rust_device_id_file, from_env, load
-from fastaw.errors import FastawError, MethodNotAllowed, NotFound
-from fastaw.storage import Env, Reader, Writer
-
-from fastaw.api import routes, static
+from fastaw.api import docs, routes, static
 from fastaw.api.http import (
     Receive,
     Request,
@@ -33,6 +29,9 @@ from fastaw.api.http import (
     split_path,
 )
 from fastaw.api.security import ALLOWED_METHODS, Gates
+from fastaw.config import ENV_VAR, Config, aw_server_rust_device_id_file, from_env, load
+from fastaw.errors import FastawError, MethodNotAllowed, NotFound
+from fastaw.storage import Env, Reader, Writer
 
 log = logging.getLogger("fastaw")
 _error_encoder: Final = msgspec.json.Encoder()
@@ -171,7 +170,7 @@ class App:
 
     async def _dispatch(self, server: Server, request: Request) -> Response:
         segments = request.segments
-        if segments[:2] == ["api", "0"]:
+        if segments[:2] == ["api", "0"] and not docs.is_docs_path(segments):
             matches = routes.match(segments)
             method = "GET" if request.method == "HEAD" else request.method
             if not matches:

@@ -44,6 +44,7 @@ RANGE = (
 
 
 def _routes() -> list[Route]:
+    from fastaw.api.querying import QueryRequest
     from fastaw.models import BucketIn, EventIn, ImportEnvelope
 
     h = handlers
@@ -74,7 +75,8 @@ def _routes() -> list[Route]:
         Route("POST", ("api", "0", "import"), h.import_buckets,
               "Import an export (JSON body or multipart file)", "export", body=ImportEnvelope),
         Route("POST", ("api", "0", "query"), h.query, "Run a query", "query",
-              body=dict[str, list[str]]),
+              body=QueryRequest,
+              query=(("name", "A name for the query (available to it as NAME)", False),)),
         Route("GET", ("api", "0", "settings"), h.get_settings, "All settings", "settings"),
         Route("GET", ("api", "0", "settings", "{key}"), h.get_setting,
               "One setting (null when unset)", "settings"),

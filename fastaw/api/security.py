@@ -3,7 +3,8 @@
 Order (aw-server-rust's): CORS (a disallowed Origin is refused with 403 and the request is
 not executed), then the Host check (only when bound to a loopback address — protection
 against DNS rebinding), then the API key (only when configured; never for OPTIONS or
-``/api/0/info``). All refusals are JSON errors.
+``/api/0/info``, nor for the API documentation, which holds no user data: ``/api``,
+``/api/0/openapi.json``, ``/api/swagger.json``). All refusals are JSON errors.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ BUILTIN_ORIGIN_PATTERNS: Final = (
 TESTING_ORIGINS: Final = ("http://127.0.0.1:27180", "http://localhost:27180")
 TESTING_ORIGIN_PATTERNS: Final = (r"chrome-extension://[^/]+",)
 ALLOWED_METHODS: Final = b"GET, POST, DELETE"
+#: The API documentation (see `fastaw.api.docs`): exempt from the API key.
+DOCS_PATHS: Final = frozenset({("api",), ("api", "0", "openapi.json"), ("api", "swagger.json")})
 
 
 class Gates:
@@ -69,7 +72,7 @@ class Gates:
     def check_api_key(self, method: str, segments: list[str], authorization: bytes | None) -> None:
         if self.api_key is None or method == "OPTIONS" or not segments or segments[0] != "api":
             return
-        if segments == ["api", "0", "info"]:
+        if segments == ["api", "0", "info"] or tuple(segments) in DOCS_PATHS:
             return
         expected = b"Bearer " + self.api_key
         if authorization is None or not hmac.compare_digest(authorization, expected):
