@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from fastaw.api.http import Request
@@ -20,6 +21,7 @@ from fastaw.api.webui import (
 )
 from fastaw.config import ConfigError, load
 from tests.asgi_client import ASGIClient
+from tests.conftest import LiveServer
 
 BIG_SIZE = 3 * 1024 * 1024 + 17  # streamed in several chunks
 
@@ -233,6 +235,24 @@ def test_changed_file_gets_a_new_etag(client: ASGIClient, webui: Path) -> None:
     response = client.get("/dark.css", headers={"if-none-match": etag})
     assert response.status_code == 200
     assert response.headers["etag"] != etag
+
+
+def test_served_by_granian(live_server: Callable[..., LiveServer], webui: Path) -> None:
+    """Streaming with Content-Length, HEAD and 304 through a real Granian server."""
+    server = live_server(extra=["--webui", str(webui)])
+    with httpx.Client(base_url=server.url) as http:
+        big = http.get("/big.bin")
+        assert big.status_code == 200
+        assert big.headers["content-length"] == str(BIG_SIZE)
+        assert big.content == FILES["big.bin"]
+        head = http.head("/big.bin")
+        assert head.headers["content-length"] == str(BIG_SIZE)
+        assert head.content == b""
+        again = http.get("/big.bin", headers={"if-none-match": big.headers["etag"]})
+        assert again.status_code == 304
+        assert again.content == b""
+        assert http.get("/").content == FILES["index.html"]
+        assert http.get("/%2e%2e/secret.txt").status_code == 404
 
 
 # -- containment --------------------------------------------------------------------------
