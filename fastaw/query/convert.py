@@ -9,11 +9,11 @@ which transforms exist yet) and the ``TIMEINTERVAL`` / event-source access.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Final
 
+import fastaw.transforms as transforms
 from fastaw.query.diag import error
 from fastaw.query.values import (
     Context,
@@ -24,7 +24,9 @@ from fastaw.query.values import (
     events_to_frame,
 )
 from fastaw.timefmt import parse_datetime
+from fastaw.transforms.errors import TransformError
 from fastaw.transforms.frame import Events, empty
+from fastaw.transforms.regex import compile_regex
 
 #: Most rows a ``concat`` or ``+`` may produce (a guard against doubling loops).
 MAX_ROWS: Final = 50_000_000
@@ -33,17 +35,20 @@ MAX_ROWS: Final = 50_000_000
 # -- calling the transforms ---------------------------------------------------------------
 
 
-def transform(name: str) -> Callable[..., Any]:
-    """The function ``fastaw.transforms.<name>``; an error if it does not exist (yet)."""
-    module = importlib.import_module("fastaw.transforms")
-    fn = getattr(module, name, None)
+def call_transform(name: str, *args: Any) -> Any:
+    """Call ``fastaw.transforms.<name>(*args)``; its errors become ``Kind("message")``."""
+    fn = getattr(transforms, name, None)
     if fn is None:
         raise error("InvalidFunctionParameters", f"function {name} is not available")
-    return fn  # type: ignore[no-any-return]
+    try:
+        return fn(*args)
+    except TransformError as exc:
+        raise error(exc.kind, exc.message) from exc
 
 
 def frame_result(name: str, *args: Any) -> Events:
-    result = transform(name)(*args)
+    """`call_transform` for a transform that returns an event list."""
+    result = call_transform(name, *args)
     if not isinstance(result, Events):
         raise TypeError(f"fastaw.transforms.{name} returned {type(result).__name__}")
     return result
@@ -183,6 +188,10 @@ def to_rule(value: Value) -> dict[str, Any]:
                 'GeneralParseError("select_keys must not be empty"))',
             )
         rule["select_keys"] = keys
+    try:
+        compile_regex(regex, ignore_case)  # Rust compiles while converting, in rule order
+    except TransformError as exc:
+        raise error(exc.kind, exc.message) from exc
     return rule
 
 

@@ -16,6 +16,7 @@ from typing import Final
 
 from fastaw.query.convert import (
     arity,
+    call_transform,
     concat_frames,
     fetch,
     frame_result,
@@ -26,7 +27,6 @@ from fastaw.query.convert import (
     to_rules,
     to_string,
     to_strings,
-    transform,
 )
 from fastaw.query.diag import error
 from fastaw.query.values import Builtin, Context, Event, Value, debug, deep_eq, frame_to_events
@@ -194,7 +194,7 @@ def limit_events(ctx: Context, args: list[Value]) -> Value:
 
 def sum_durations(ctx: Context, args: list[Value]) -> Value:
     arity(args, 1)
-    return float(transform("sum_durations")(to_events(args[0])))
+    return float(call_transform("sum_durations", to_events(args[0])))
 
 
 def concat(ctx: Context, args: list[Value]) -> Value:
