@@ -98,7 +98,9 @@ class Writes(Rows):
         if newest is None:
             return None
         best = newest.start + newest.duration
-        for key, value in self.scan(num, newest.start - max_duration, None, 0):
+        # An event ending after `best` starts after `best - max_duration`. (Not after
+        # `newest.start - max_duration`: with a negative duration `best` < `newest.start`.)
+        for key, value in self.scan(num, best - max_duration, None, 0):
             best = max(best, keys.key_start(key) + keys.value_duration(bytes(value[:8])))
         return best
 
@@ -185,13 +187,13 @@ class Writes(Rows):
     # -- buckets -------------------------------------------------------------------------
     def create_bucket(self, bucket: Bucket, events: Sequence[Event] = ()) -> Bucket:
         """Create a bucket (its ``num`` is assigned here); 304 when the id exists."""
-        if self.bucket(bucket.id) is not None:
-            raise AlreadyExists(f"Bucket '{bucket.id}' already exists")
         if not bucket.id:
             raise BadRequest("A bucket id must not be empty")
         limit = self.env.lmdb.max_key_size()
         if len(bucket.id.encode()) > limit:
             raise BadRequest(f"The bucket id is too long: at most {limit} bytes (UTF-8)")
+        if self.bucket(bucket.id) is not None:
+            raise AlreadyExists(f"Bucket '{bucket.id}' already exists")
         num = self._counter(b"next_bucket")
         self.txn.put(b"next_bucket", keys.u64(num + 1), db=self.env.meta)
         bucket.num = num

@@ -103,7 +103,7 @@ class Reader:
             rows = Rows(self.env, txn)
             bucket = rows.require_bucket(bucket_id)
             stats = rows.stats(bucket.num)
-            if start is not None and end is not None and start > end:
+            if limit == 0 or (start is not None and end is not None and start > end):
                 return out
             for key, value in rows.scan(bucket.num, start, end, stats.max_duration):
                 event = event_of(key, value)

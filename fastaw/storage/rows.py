@@ -159,7 +159,7 @@ def scan_bounds(num: int, start: int | None, end: int | None, max_duration: int)
     if start is None:
         return ScanBounds(upper, prefix, prefix)
     low = keys.bucket_start_prefix(num, max(start - max(max_duration, 0), keys.MIN_START))
-    return ScanBounds(upper, low, keys.bucket_start_prefix(num, start))
+    return ScanBounds(upper, low, keys.bucket_start_prefix(num, max(start, keys.MIN_START)))
 
 
 def position(cursor: Any, upper: bytes) -> bool:
