@@ -368,6 +368,12 @@ def test_readonly_open_of_a_foreign_file_is_refused(tmp_path: Path) -> None:
         Env(tmp_path, readonly=True)
 
 
+def test_readonly_open_without_sub_databases_is_refused(tmp_path: Path) -> None:
+    lmdb.open(str(tmp_path / "fastaw.lmdb"), subdir=False).close()
+    with pytest.raises(StorageError, match="not a usable fastaw store"):
+        Env(tmp_path, readonly=True)
+
+
 def test_unopenable_path_is_a_storage_error(tmp_path: Path) -> None:
     (tmp_path / "store").mkdir()
     (tmp_path / "store" / "fastaw.lmdb").write_bytes(b"this is not an LMDB file" * 1000)

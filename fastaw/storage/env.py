@@ -94,16 +94,17 @@ class Env:
         except lmdb.Error as exc:
             raise StorageError(f"Cannot open the store at {self.path}: {exc}") from None
         self.dbs: dict[str, Any] = {}
-        if not readonly:
-            with self.lmdb.begin(write=True) as txn:
+        try:
+            with self.lmdb.begin(write=not readonly) as txn:
                 for name in SUBDB_NAMES:
-                    self.dbs[name.decode()] = self.lmdb.open_db(name, txn=txn)
+                    self.dbs[name.decode()] = self.lmdb.open_db(
+                        name, txn=txn, create=not readonly)
                 self._check_schema(txn)
-        else:
-            with self.lmdb.begin() as txn:
-                for name in SUBDB_NAMES:
-                    self.dbs[name.decode()] = self.lmdb.open_db(name, txn=txn, create=False)
-                self._check_schema(txn)
+        except (StorageError, lmdb.Error) as exc:
+            self.lmdb.close()  # a refused store must not stay open in this process
+            if isinstance(exc, StorageError):
+                raise
+            raise StorageError(f"{self.path} is not a usable fastaw store: {exc}") from None
         self.events = self.dbs["events"]
         self.ids = self.dbs["ids"]
         self.buckets = self.dbs["buckets"]
