@@ -431,7 +431,7 @@ def test_program_is_reusable() -> None:
 
 def test_runtime_errors_carry_positions() -> None:
     err = fails("a = 1;\nb = [1, 2,\n  nope];")
-    assert err.message == 'VariableNotDefined("nope")'
+    assert err.message == 'VariableNotDefined("nope") (at line 3, column 3)'
     assert (err.line, err.column) == (3, 3)
     err = fails('x = 1;\n  y = 1 + 2 - "a";')
     assert (err.line, err.column) == (2, 13)
@@ -541,7 +541,7 @@ def test_event_lists_mix_with_plain_lists() -> None:
     err = fails('e = query_bucket("b"); return sort_by_timestamp(e + [1]);', source)
     assert (
         err.message
-        == 'InvalidFunctionParameters("Expected function parameter of type List of Events, list contains Number(1)")'
+        == 'InvalidFunctionParameters("Expected function parameter of type List of Events, list contains Number(1)") (in sort_by_timestamp, at line 1, column 31)'
     )
 
 
@@ -600,7 +600,7 @@ def test_missing_transform_is_reported(
     monkeypatch.delattr(transforms, "flood", raising=False)
     assert (
         fails("return flood([]);").message
-        == 'InvalidFunctionParameters("function flood is not available")'
+        == 'InvalidFunctionParameters("function flood is not available") (in flood, at line 1, column 8)'
     )
 
 

@@ -6,8 +6,12 @@ does, e.g. ``VariableNotDefined("x")`` or ``InvalidFunctionParameters("Expected 
 parameters in function, got 2")``, so the dashboard shows the familiar text.
 
 Positions are 1-based; a column counts characters (code points) from the start of its line.
-Syntax errors carry the position inside the message and as ``line``/``column`` fields;
-run-time errors carry it only as fields, so their message stays exactly Rust's.
+Every error with a position carries it as ``line``/``column`` fields and in the message:
+a syntax error inside the payload (``ParsingError("… (at line 1, column 9)")``, where Rust
+puts its span), a run-time error after Rust's text, naming the function when the error
+comes out of a call: ``InvalidFunctionParameters("Expected 1 parameters in function, got
+2") (in flood, at line 3, column 10)``. The Rust ``Variant("payload")`` prefix is always
+kept intact. ``EmptyQuery`` has no position and is exactly ``EmptyQuery``.
 """
 
 from __future__ import annotations
@@ -70,12 +74,15 @@ def syntax_error(src: str, pos: int, what: str) -> QueryError:
     )
 
 
-def at(err: QueryError, src: str, pos: int) -> QueryError:
-    """``err`` with the position ``pos`` attached, unless it already has one."""
+def at(err: QueryError, src: str, pos: int, function: str | None = None) -> QueryError:
+    """``err`` located at offset ``pos`` (inside a call of ``function``), unless it
+    already has a position."""
     if err.line is not None:
         return err
     line, column = position(src, pos)
+    where = f"line {line}, column {column}"
+    suffix = f" (in {function}, at {where})" if function else f" (at {where})"
     extra = {k: v for k, v in err.extra.items() if k not in ("line", "column")}
-    located = QueryError(err.message, line=line, column=column, **extra)
+    located = QueryError(err.message + suffix, line=line, column=column, **extra)
     located.__cause__ = err.__cause__
     return located

@@ -218,7 +218,7 @@ class _Evaluation:
                 raise error("InvalidType", expr.name)
             return fn.fn(self.ctx, args)
         except QueryError as exc:
-            located = at(exc, self.src, expr.pos)
+            located = at(exc, self.src, expr.pos, expr.name)
             if located is exc:
                 raise
             raise located from exc
