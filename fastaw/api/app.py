@@ -70,7 +70,7 @@ class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.data_dir = Path(config.data_dir)
-        self.env = Env(self.data_dir, map_size=config.map_size)
+        self.env = Env(self.data_dir, map_size=config.map_size, durable=config.durable)
         self.reader = Reader(self.env)
         self.writer = Writer(self.env)
         self.gates = Gates(config)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from fastaw.api import handlers
 from fastaw.api.http import Request, Response
@@ -90,19 +90,32 @@ def _routes() -> list[Route]:
 ROUTES: list[Route] = _routes()
 
 
+_BY_LENGTH: dict[int, list[Route]] = {}
+for _route in ROUTES:
+    _BY_LENGTH.setdefault(len(_route.pattern), []).append(_route)
+_MATCH_CACHE: dict[tuple[str, ...], dict[str, tuple[Route, dict[str, str]]]] = {}
+_MATCH_CACHE_SIZE: Final = 4096
+
+
 def match(segments: list[str]) -> dict[str, tuple[Route, dict[str, str]]]:
     """Per method, the first route whose pattern matches the segments and its params."""
+    key = tuple(segments)
+    cached = _MATCH_CACHE.get(key)
+    if cached is not None:
+        return cached
     found: dict[str, tuple[Route, dict[str, str]]] = {}
-    for route in ROUTES:
-        pattern = route.pattern
-        if len(pattern) != len(segments) or route.method in found:
+    for route in _BY_LENGTH.get(len(segments), ()):
+        if route.method in found:
             continue
         captured: dict[str, str] = {}
-        for want, got in zip(pattern, segments, strict=True):
+        for want, got in zip(route.pattern, segments, strict=True):
             if want.startswith("{"):
                 captured[want[1:-1]] = got
             elif want != got:
                 break
         else:
             found[route.method] = (route, captured)
+    if len(_MATCH_CACHE) >= _MATCH_CACHE_SIZE:
+        _MATCH_CACHE.clear()
+    _MATCH_CACHE[key] = found
     return found
