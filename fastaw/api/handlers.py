@@ -33,7 +33,7 @@ from fastaw.models import (
     event_from_wire,
 )
 from fastaw.storage.mutations import check_setting_key
-from fastaw.timefmt import parse_datetime
+from fastaw.timefmt import MAX_NS, parse_datetime
 
 if TYPE_CHECKING:
     from fastaw.api.app import Server
@@ -191,7 +191,8 @@ def _pulsetime(request: Request) -> int:
         raise BadRequest(
             f"Invalid query parameter `pulsetime`: {raw!r} must be a finite number >= 0"
         )
-    return int(seconds * 1e9)
+    # Saturate like aw-server-rust: 1e300 s is "merge anything", not an overflow.
+    return min(int(min(seconds * 1e9, float(MAX_NS))), MAX_NS)
 
 
 async def heartbeat(server: Server, request: Request) -> Response:
