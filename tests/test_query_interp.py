@@ -676,3 +676,21 @@ def test_run_only_raises_query_error(src: str) -> None:
             "ParsingError", "EmptyQuery", "VariableNotDefined", "MathError", "InvalidType",
             "InvalidFunctionParameters", "TimeIntervalError", "BucketQueryError", "RegexCompileError",
         }  # fmt: skip
+
+
+def test_non_finite_filter_value_is_refused() -> None:
+    """Rust panics (HTTP 500) converting NaN/inf to JSON; here it is a client error."""
+    err = fails('return filter_keyvals([], "k", [1 % 0]);')
+    assert err.message.startswith(
+        'InvalidFunctionParameters("Query2 support for parsing values is limited, '
+        'does not support parsing Number(NaN)")'
+    )
+
+
+def test_api_misuse_is_bad_request() -> None:
+    with pytest.raises(BadRequest):
+        compile_query("return 1;")  # a string, not a list of lines
+    with pytest.raises(BadRequest):
+        compile_query(["return 1;", 2])  # type: ignore[list-item]
+    with pytest.raises(BadRequest):
+        compile_query(["return 1;"]).run(MemorySource(), [None])  # type: ignore[list-item]

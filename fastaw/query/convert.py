@@ -9,6 +9,7 @@ which transforms exist yet) and the ``TIMEINTERVAL`` / event-source access.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Final
@@ -126,8 +127,14 @@ def to_number(value: Value) -> float:
 
 
 def to_json(value: Value) -> Any:
-    """A query value as a JSON value (None, bool, float, str, list); for filter_keyvals."""
-    if value is None or isinstance(value, bool | float | str):
+    """A query value as a JSON value (None, bool, float, str, list); for filter_keyvals.
+
+    NaN and ±inf have no JSON form: Rust panics on them (a 500); here they are refused
+    like the other unsupported values.
+    """
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
         return value
     if isinstance(value, list | Events):
         return [to_json(item) for item in elements(value)]

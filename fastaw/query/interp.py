@@ -53,6 +53,8 @@ def parse_timeperiod(text: str) -> tuple[int, int]:
 
     Each end is parsed by `fastaw.timefmt.parse_datetime` (a superset of RFC 3339).
     """
+    if not isinstance(text, str):
+        raise BadRequest(f"invalid timeperiod {text!r}: not a string")
     try:
         return parse_interval(text)
     except ValueError as exc:
@@ -284,6 +286,8 @@ class Program:
 
 def compile_query(lines: Sequence[str]) -> Program:
     """Join the lines with ``"\\n"`` (as aw-server-rust does) and parse them."""
+    if isinstance(lines, str) or not all(isinstance(line, str) for line in lines):
+        raise BadRequest("query must be a list of strings")
     text = "\n".join(lines)
     return Program(text, parse(text))
 
