@@ -9,19 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import re
 import socket
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
 from fastaw import __version__
 from fastaw.api.http import Request, Response, empty_response, json_response
-from fastaw.api.multipart import uploaded_files
-from fastaw.errors import BadRequest, NotFound, Unauthorized
-from fastaw.exchange import apply_import, export_chunks, export_filename, parse_import
+from fastaw.api.spool import remove, spool_request, stream_file
+from fastaw.errors import BadRequest, NotFound, Unauthorized, UnsupportedMediaType
+from fastaw.exchange import (
+    CONTENT_TYPES,
+    Selection,
+    check_format,
+    export_filename,
+    export_parquet,
+    export_stream,
+    stage_file,
+)
+from fastaw.exchange.importer import ImportSummary, Staged
 from fastaw.models import (
     MAX_EVENT_ID,
     Bucket,
@@ -32,7 +44,7 @@ from fastaw.models import (
     decode_json,
     event_from_wire,
 )
-from fastaw.storage.mutations import check_setting_key
+from fastaw.storage.mutations import Writes, check_setting_key
 from fastaw.timefmt import MAX_NS, parse_datetime
 
 if TYPE_CHECKING:
@@ -226,39 +238,93 @@ async def _aiter_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
         yield block
 
 
-def _export_response(server: Server, bucket_ids: list[str] | None) -> Response:
-    names = bucket_ids if bucket_ids is not None else [b.id for b in server.reader.bucket_list()]
-    filename = export_filename(names)
-    return Response(
-        status=200,
-        headers=[(b"content-disposition", f"attachment; filename={filename}".encode())],
-        stream=_aiter_thread(export_chunks(server.reader, bucket_ids)),
-    )
+def _selection(request: Request, bucket_ids: list[str] | None) -> Selection:
+    """Buckets and ``[start, end)`` of an export request (``bucket=`` or ``buckets=a,b``)."""
+    if bucket_ids is None:
+        one = request.param("bucket")
+        many = request.param("buckets")
+        if one is not None or many is not None:
+            bucket_ids = ([one] if one is not None else []) + (many.split(",") if many else [])
+    return Selection(bucket_ids, _time_param(request, "start"), _time_param(request, "end"))
+
+
+async def _export_response(server: Server, request: Request,
+                           bucket_ids: list[str] | None) -> Response:
+    fmt = check_format(request.param("format") or "json")
+    selection = _selection(request, bucket_ids).resolve(server.env)
+    filename = export_filename([info.bucket.id for info in selection.infos], fmt)
+    headers = [(b"content-disposition", f"attachment; filename={filename}".encode())]
+    if fmt == "parquet":
+        fd, name = tempfile.mkstemp(prefix=".export-", suffix=".parquet", dir=server.data_dir)
+        os.close(fd)
+        path = Path(name)
+        try:
+            await asyncio.to_thread(export_parquet, server.env, selection, path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return Response(status=200, headers=headers, content_type=CONTENT_TYPES[fmt],
+                        stream=stream_file(path))
+    return Response(status=200, headers=headers, content_type=CONTENT_TYPES[fmt],
+                    stream=_aiter_thread(export_stream(server.env, selection, fmt)))
 
 
 async def export_all(server: Server, request: Request) -> Response:
-    return _export_response(server, None)
+    return await _export_response(server, request, None)
 
 
 async def export_bucket(server: Server, request: Request) -> Response:
     bucket_id = request.params["bucket_id"]
     server.reader.bucket_json(bucket_id)  # 404 for a missing bucket
-    return _export_response(server, [bucket_id])
+    return await _export_response(server, request, [bucket_id])
+
+
+IMPORT_TYPES: Final = (b"application/json", b"multipart/form-data", b"application/x-ndjson",
+                       b"application/jsonl", b"application/vnd.apache.parquet",
+                       b"application/octet-stream", b"text/csv")
 
 
 async def import_buckets(server: Server, request: Request) -> Response:
-    if request.content_type == b"multipart/form-data":
-        files = uploaded_files(request.headers.get(b"content-type", b""), await request.body())
-        if not files:
-            raise BadRequest("The multipart upload contains no file (expected buckets.json)")
-        items = []
-        for name, content in files:
-            items.extend(await asyncio.to_thread(parse_import, content, f"uploaded file {name!r}"))
-    else:
-        body = await request.json_body()
-        items = await asyncio.to_thread(parse_import, body)
-    summary = await server.writer.run(lambda w: apply_import(w, items))
+    """Spool the upload to disk, validate it all, then apply it in one transaction."""
+    if request.content_type not in IMPORT_TYPES:
+        got = request.headers.get(b"content-type", b"").decode("latin-1") or "none"
+        raise UnsupportedMediaType(
+            f"Expected Content-Type: application/json (or multipart/form-data, "
+            f"application/x-ndjson, application/vnd.apache.parquet, text/csv), got {got}")
+    uploads = await spool_request(request, server.data_dir)
+    staged: list[Staged] = []
+    try:
+        for upload in uploads:
+            if upload.path.stat().st_size == 0:
+                raise BadRequest(f"The uploaded {upload.name!r} is empty")
+            staged.append(await asyncio.to_thread(
+                stage_file, upload.path, _import_format(upload.hint), server.data_dir))
+
+        def apply(writes: Writes) -> ImportSummary:
+            total = ImportSummary()
+            for item in staged:
+                part = item.apply(writes)
+                total.buckets_created += part.buckets_created
+                total.buckets_merged += part.buckets_merged
+                total.events_imported += part.events_imported
+                total.events_skipped += part.events_skipped
+            return total
+
+        summary = await server.writer.run(apply)
+    finally:
+        for item in staged:
+            item.close()
+        remove(uploads)
     return json_response(msgspec.json.encode(summary.as_dict()))
+
+
+def _import_format(hint: str | None) -> str | None:
+    """A format forced by an explicit content type; None lets the content decide."""
+    if hint in ("application/vnd.apache.parquet",):
+        return "parquet"
+    if hint in ("application/x-ndjson", "application/jsonl"):
+        return "ndjson"
+    return None
 
 
 # -- settings ----------------------------------------------------------------------------

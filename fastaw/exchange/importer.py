@@ -1,82 +1,45 @@
-"""Export and import in ActivityWatch's JSON format.
+"""Import: detect the format, validate everything, then apply it all in one transaction.
 
-Export streams: the envelope ``{"buckets": {id: {...bucket..., "events": [...]}}}`` is written
-piece by piece from pages of stored rows (each page its own short read transaction), so
-memory stays flat however large the history; event JSON is spliced from the stored bytes.
+All or nothing: pass one reads the whole file through its format's reader (which raises a
+400 `BadRequest` naming the first bad record) and *stages* the validated events in a
+spool file — compact msgpack frames, in memory up to `SPOOL_MEMORY` and on disk beyond —
+so a file of any size is parsed exactly once and never held whole. Pass two is one writer
+operation: it creates the missing buckets and inserts the staged events in a single LMDB
+transaction, committed durably before the caller is answered; any error aborts it and
+nothing is imported. While it runs, other writes wait (≈ 1 s per 300k events).
 
-Import is all or nothing: the whole file is validated first (the first bad record is named
-in a 400), then applied in one write transaction. Into an existing bucket it merges,
-skipping events equal (timestamp, duration, data) to one already there or earlier in the
-file; incoming event ids are ignored (fresh ids are assigned), so an import can never
-overwrite unrelated events.
+Merging: into an existing bucket, events equal (start, duration, data) to one already
+stored — or earlier in the same file — are skipped (aw-server-rust's de-duplication), so
+importing the same file twice is harmless. Bucket metadata of existing buckets is left as
+it is. Incoming event ids are ignored and fresh ids assigned.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+import contextlib
+import mmap
+import os
+import struct
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final
+from pathlib import Path
+from typing import IO, Any, Final
 
 import msgspec
 
 from fastaw.errors import BadRequest
-from fastaw.models import (
-    Bucket,
-    Event,
-    ImportBucket,
-    ImportEnvelope,
-    canonical_data,
-    decode_json,
-    event_from_wire,
-    render_bucket,
-)
-from fastaw.storage import Reader, Writes
-from fastaw.storage.rows import rendered_of
-from fastaw.timefmt import parse_datetime
+from fastaw.exchange.items import BucketItem, Item
+from fastaw.exchange.jsonfmt import is_envelope, read_envelope
+from fastaw.models import Bucket
+from fastaw.storage.bulk import BulkInserter, create_or_get
+from fastaw.storage.mutations import Writes
 
-_EVENTS_SLOT: Final = b"\x00"
-
-
-# -- export ------------------------------------------------------------------------------
-
-def export_chunks(reader: Reader, bucket_ids: list[str] | None = None) -> Iterator[bytes]:
-    """The export envelope of the given buckets (all when None), as a stream of chunks."""
-    buckets = reader.bucket_list()
-    if bucket_ids is not None:
-        wanted = set(bucket_ids)
-        buckets = [b for b in buckets if b.id in wanted]
-    yield b'{"buckets":{'
-    for index, bucket in enumerate(buckets):
-        try:
-            _, stats, first = reader.stats(bucket.id)
-        except Exception:  # deleted while exporting
-            continue
-        head, _, tail = render_bucket(bucket, stats, first, _EVENTS_SLOT).rpartition(_EVENTS_SLOT)
-        yield (b"," if index else b"") + msgspec.json.encode(bucket.id) + b":" + head + b"["
-        first_page = True
-        for page in reader.iter_rows(bucket.num, None, None):
-            body = b",".join(rendered_of(value) for _, value in page)
-            yield (b"" if first_page else b",") + body
-            first_page = False
-        yield b"]" + tail
-    yield b"}}"
-
-
-def export_filename(bucket_ids: list[str]) -> str:
-    if len(bucket_ids) == 1:
-        return f"aw-bucket-export_{bucket_ids[0]}.json"
-    return "aw-buckets-export.json"
-
-
-# -- import ------------------------------------------------------------------------------
-
-@dataclass
-class ImportItem:
-    """One validated bucket of an import."""
-
-    bucket: Bucket
-    events: list[Event] = field(default_factory=list)
+SPOOL_MEMORY: Final = 64 << 20
+IMPORT_FORMATS: Final = ("json", "ndjson", "parquet", "csv")
+_LEN: Final = struct.Struct("<I")
+_frame_decoder: Final = msgspec.msgpack.Decoder(tuple[int, list[int], list[int], list[bytes]])
+Progress = Callable[[int], None]
 
 
 @dataclass
@@ -95,59 +58,165 @@ class ImportSummary:
         }
 
 
-def parse_import(body: bytes, what: str = "import file") -> list[ImportItem]:
-    """Validate an export envelope completely; 400 naming the first bad record."""
-    envelope: ImportEnvelope = decode_json(body, ImportEnvelope, what)
-    return [_item(key, raw, what) for key, raw in envelope.buckets.items()]
+class Staged:
+    """Validated buckets and events, spooled, ready for `apply`."""
+
+    def __init__(self, spool_dir: str | Path | None = None) -> None:
+        self.buckets: dict[str, Bucket | None] = {}
+        self.order: list[str] = []
+        self.positions: dict[str, int] = {}
+        self.events = 0
+        self._spool: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (closed by close)
+            max_size=SPOOL_MEMORY, dir=None if spool_dir is None else str(spool_dir))
+
+    def add(self, item: Item) -> None:
+        if item.bucket_id not in self.positions:
+            self.positions[item.bucket_id] = len(self.order)
+            self.order.append(item.bucket_id)
+            self.buckets[item.bucket_id] = None
+        if isinstance(item, BucketItem):
+            if item.bucket is not None and self.buckets[item.bucket_id] is None:
+                self.buckets[item.bucket_id] = item.bucket
+            return
+        if not item.starts:
+            return
+        frame = msgspec.msgpack.encode(
+            (self.positions[item.bucket_id], item.starts, item.durations, item.datas))
+        self._spool.write(_LEN.pack(len(frame)))
+        self._spool.write(frame)
+        self.events += len(item.starts)
+
+    def frames(self) -> Iterator[tuple[int, list[int], list[int], list[bytes]]]:
+        """The staged batches: (bucket index, starts, durations, datas)."""
+        self._spool.seek(0)
+        while True:
+            head = self._spool.read(_LEN.size)
+            if not head:
+                return
+            yield _frame_decoder.decode(self._spool.read(_LEN.unpack(head)[0]))
+
+    def close(self) -> None:
+        self._spool.close()
+
+    def apply(self, writes: Writes, progress: Progress | None = None) -> ImportSummary:
+        """The writer operation: create or merge every bucket, insert every event."""
+        summary = ImportSummary()
+        nums: list[int] = []
+        for bucket_id in self.order:
+            bucket = self.buckets[bucket_id]
+            existing = writes.bucket(bucket_id)
+            if existing is not None:
+                nums.append(existing.num)
+                summary.buckets_merged.append(bucket_id)
+            elif bucket is None:
+                raise BadRequest(
+                    f"Bucket {bucket_id!r} does not exist and the file has no metadata for it "
+                    "(type, client, hostname); create it first or import a format that "
+                    "carries bucket metadata")
+            else:
+                nums.append(create_or_get(writes, bucket)[0])
+                summary.buckets_created.append(bucket_id)
+        inserters: dict[int, BulkInserter] = {}
+        for index, starts, durations, datas in self.frames():
+            inserter = inserters.get(index)
+            if inserter is None:
+                inserter = inserters[index] = BulkInserter(writes, nums[index])
+            counts = inserter.add(starts, durations, datas)
+            summary.events_imported += counts.inserted
+            summary.events_skipped += counts.skipped
+            if progress is not None:
+                progress(counts.inserted + counts.skipped)
+        return summary
 
 
-def _item(key: str, raw: ImportBucket, what: str) -> ImportItem:
-    bucket_id = raw.id or key
-    where = f"$.buckets[{msgspec.json.encode(key).decode()}]"
-    if not bucket_id:
-        raise BadRequest(f"Invalid {what}: bucket at `{where}` has no id")
-    created = time.time_ns()
-    if raw.created is not None:
-        try:
-            created = parse_datetime(raw.created)
-        except ValueError as exc:
-            raise BadRequest(f"Invalid {what}: `{where}.created`: {exc}") from None
-    bucket = Bucket(
-        id=bucket_id, num=0, type=raw.type, client=raw.client, hostname=raw.hostname,
-        created=created, data=canonical_data(raw.data or {}),
-    )
-    events = []
-    for index, wire in enumerate(raw.events or ()):
-        event = event_from_wire(wire, f"{where}.events[{index}]")
-        event.id = None
-        events.append(event)
-    return ImportItem(bucket, events)
+def stage(items: Iterable[Item], spool_dir: str | Path | None = None) -> Staged:
+    """Pass one: consume a reader completely (raising on the first bad record)."""
+    staged = Staged(spool_dir)
+    try:
+        for item in items:
+            staged.add(item)
+    except BaseException:
+        staged.close()
+        raise
+    return staged
 
 
-def apply_import(writes: Writes, items: list[ImportItem]) -> ImportSummary:
-    """The writer operation of an import: create or merge every bucket, in one transaction."""
-    summary = ImportSummary()
-    for item in items:
-        existing = writes.bucket(item.bucket.id)
-        if existing is None:
-            num = writes.create_bucket(item.bucket).num
-            seen: set[tuple[int, int, bytes]] = set()
-            summary.buckets_created.append(item.bucket.id)
-        else:
-            num = existing.num
-            seen = set()
-            if item.events:
-                low = min(e.start for e in item.events)
-                high = max(e.start for e in item.events)
-                seen = writes.existing_signatures(num, low, high)
-            summary.buckets_merged.append(item.bucket.id)
-        fresh = []
-        for event in item.events:
-            signature = (event.start, event.duration, event.data)
-            if signature in seen:
-                summary.events_skipped += 1
-                continue
-            seen.add(signature)
-            fresh.append(event)
-        summary.events_imported += writes.insert_many(num, fresh)
-    return summary
+# -- formats -------------------------------------------------------------------------------
+
+def detect_format(path: str | Path, hint: str | None = None) -> str:
+    """``json``, ``ndjson``, ``parquet`` or ``csv`` of a file or folder, by content first.
+
+    ``hint`` (a file name or a Content-Type) decides only what the content cannot.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return "parquet"
+    with open(path, "rb") as stream:
+        head = stream.read(4096)
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"SQLite format 3\x00"):
+        raise BadRequest("This is an SQLite database, not an export: use `fastaw migrate`")
+    if is_envelope(head):
+        return "json"
+    text = head.lstrip()
+    hint_text = (hint or path.name).lower()
+    if text.startswith(b"{"):
+        return "ndjson"
+    if "csv" in hint_text or head.startswith(b"bucket,"):
+        return "csv"
+    if not text:
+        raise BadRequest("The import file is empty")
+    raise BadRequest("Unrecognized import format: expected an ActivityWatch JSON export, "
+                     "NDJSON, Parquet or CSV")
+
+
+def read_file(path: str | Path, fmt: str | None = None) -> Iterator[Item]:
+    """The validated items of an import file (any supported format)."""
+    path = Path(path)
+    fmt = fmt or detect_format(path)
+    if fmt == "json":
+        yield from _read_json_file(path)
+    elif fmt == "ndjson":
+        from fastaw.exchange.ndjson import read_lines
+
+        with open(path, "rb") as stream:
+            yield from read_lines(stream)
+    elif fmt == "parquet":
+        from fastaw.exchange.parquet import read_parquet
+
+        yield from read_parquet(path)
+    elif fmt == "csv":
+        from fastaw.exchange.csvfmt import read_csv
+
+        yield from read_csv(path)
+    else:
+        raise BadRequest(f"Unknown import format {fmt!r} (one of {', '.join(IMPORT_FORMATS)})")
+
+
+def _read_json_file(path: Path) -> Iterator[Item]:
+    with open(path, "rb") as stream:
+        if os.fstat(stream.fileno()).st_size == 0:
+            raise BadRequest("The import file is empty")
+        mapped = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        yield from read_envelope(mapped)
+    finally:
+        with contextlib.suppress(BufferError):  # a slice still referenced: the GC unmaps it
+            mapped.close()
+
+
+def stage_file(path: str | Path, fmt: str | None = None,
+               spool_dir: str | Path | None = None) -> Staged:
+    return stage(read_file(path, fmt), spool_dir)
+
+
+# -- the in-memory API the HTTP handlers used first ----------------------------------------
+
+def parse_import(body: bytes, what: str = "import file") -> Staged:
+    """Validate an export envelope held in memory (a JSON request body)."""
+    return stage(read_envelope(body, what))
+
+
+def apply_import(writes: Writes, staged: Staged) -> ImportSummary:
+    return staged.apply(writes)

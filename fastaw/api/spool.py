@@ -1,0 +1,163 @@
+"""Request bodies to temporary files, and temporary files back out as response streams.
+
+Imports can be gigabytes: the body (or each file of a ``multipart/form-data`` upload, the
+dashboard's import button) is written to a temporary file in the data directory as it
+arrives — never held in memory — and the importer reads it from there. A Parquet export is
+written to a temporary file by Polars and then streamed; the file is removed when the
+response ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO, Any, Final
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from fastaw.api.http import Request
+from fastaw.errors import BadRequest, PayloadTooLarge
+
+MAX_IMPORT: Final = 64 << 30  # 64 GiB: bounded by the disk, not by memory
+READ_CHUNK: Final = 1 << 20
+
+
+class Upload:
+    """One spooled file: the form field name (or ``body``), its path, a format hint."""
+
+    def __init__(self, name: str, path: Path, hint: str | None) -> None:
+        self.name = name
+        self.path = path
+        self.hint = hint
+
+
+async def _chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
+    size = 0
+    declared = request.headers.get(b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes")
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise BadRequest("The client disconnected before the upload finished")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+def _new_file(directory: Path) -> tuple[Path, IO[bytes]]:
+    fd, name = tempfile.mkstemp(prefix=".upload-", dir=directory)
+    return Path(name), os.fdopen(fd, "wb")
+
+
+async def spool_request(request: Request, directory: Path,
+                        limit: int = MAX_IMPORT) -> list[Upload]:
+    """Write the body (or every uploaded file of a multipart body) to temporary files."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if request.content_type == b"multipart/form-data":
+        return await _spool_multipart(request, directory, limit)
+    path, stream = _new_file(directory)
+    try:
+        with stream:
+            async for chunk in _chunks(request, limit):
+                stream.write(chunk)  # page-cache writes: microseconds per chunk
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return [Upload("body", path, request.content_type.decode("latin-1"))]
+
+
+async def _spool_multipart(request: Request, directory: Path, limit: int) -> list[Upload]:
+    _, options = parse_options_header(request.headers.get(b"content-type", b""))
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise BadRequest("multipart/form-data without a boundary")
+    uploads: list[Upload] = []
+    state: dict[str, Any] = {"headers": {}, "field": b"", "file": None, "path": None}
+
+    def on_part_begin() -> None:
+        state["headers"] = {}
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        state["field"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        name = state["field"].lower()
+        state["headers"][name] = state["headers"].get(name, b"") + data[start:end]
+
+    def on_header_end() -> None:
+        state["field"] = b""
+
+    def on_headers_finished() -> None:
+        _, params = parse_options_header(state["headers"].get(b"content-disposition", b""))
+        if b"filename" in params or b"filename*" in params:  # plain fields are ignored
+            path, stream = _new_file(directory)
+            name = params.get(b"name", b"").decode("utf-8", "replace")
+            filename = params.get(b"filename", b"").decode("utf-8", "replace")
+            uploads.append(Upload(name, path, filename or name))
+            state["file"] = stream
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        if state["file"] is not None:
+            state["file"].write(data[start:end])
+
+    def on_part_end() -> None:
+        if state["file"] is not None:
+            state["file"].close()
+            state["file"] = None
+
+    parser = MultipartParser(boundary, {
+        "on_part_begin": on_part_begin, "on_header_field": on_header_field,
+        "on_header_value": on_header_value, "on_header_end": on_header_end,
+        "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
+        "on_part_end": on_part_end,
+    })
+    try:
+        async for chunk in _chunks(request, limit):
+            try:
+                parser.write(chunk)
+            except Exception as exc:
+                raise BadRequest(f"Malformed multipart/form-data body: {exc}") from None
+        try:
+            parser.finalize()
+        except Exception as exc:
+            raise BadRequest(f"Malformed multipart/form-data body: {exc}") from None
+    except BaseException:
+        if state["file"] is not None:
+            state["file"].close()
+        remove(uploads)
+        raise
+    if state["file"] is not None:
+        state["file"].close()
+    if not uploads:
+        raise BadRequest("The multipart upload contains no file (expected buckets.json)")
+    return uploads
+
+
+def remove(uploads: list[Upload]) -> None:
+    for upload in uploads:
+        with contextlib.suppress(OSError):
+            upload.path.unlink()
+
+
+async def stream_file(path: Path) -> AsyncIterator[bytes]:
+    """The bytes of a temporary file, read on a thread; the file is removed at the end."""
+    try:
+        with open(path, "rb") as stream:
+            while True:
+                block = await asyncio.to_thread(stream.read, READ_CHUNK)
+                if not block:
+                    return
+                yield block
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()

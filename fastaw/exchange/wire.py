@@ -1,0 +1,184 @@
+"""Imported records → validated event columns and `Bucket`s, fast enough for whole histories.
+
+Every importer (ActivityWatch JSON, NDJSON, Parquet, SQLite migration) funnels through
+here, so the rules are the ones of the REST API (`fastaw.models.event_from_wire`):
+timestamps in the int64-ns range, finite durations, data a JSON object kept as canonical
+JSON. Incoming event ids are dropped: imports assign fresh ids, so they can never overwrite
+unrelated events (aw-server-rust's import can).
+
+`fast_timestamp` parses the shapes exports actually contain (aw-server-rust's
+``…T…Z``, Python's ``…T…+00:00`` and SQLite's ``… …+00:00``) without a regex and caches
+the date part; anything else goes to the full parser in `fastaw.timefmt`.
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+import msgspec
+
+from fastaw.errors import BadRequest
+from fastaw.exchange.items import EventsItem
+from fastaw.models import Bucket, canonical_data
+from fastaw.timefmt import MAX_NS, MIN_NS, parse_datetime
+
+JSONObject = dict[str, Any]
+_DAYS: dict[str, int] = {}
+_ZERO_OFFSETS: Final = ("+00:00", "-00:00")
+_NS: Final = 1_000_000_000
+_EXACT: Final = float(2**50)
+_canonical: Final = msgspec.json.Encoder(order="sorted")
+
+
+class WireEvent(msgspec.Struct, gc=False):
+    """One event as export files carry it (either reference server's shape, or fastaw's)."""
+
+    timestamp: str
+    data: JSONObject
+    duration: float = 0.0
+    id: Any = None
+
+
+class WireBucket(msgspec.Struct, kw_only=True):
+    """Bucket metadata as export files carry it; unknown fields are ignored."""
+
+    type: str
+    client: str
+    hostname: str
+    id: str | None = None
+    created: str | None = None
+    data: JSONObject | None = None
+
+
+_CLOCK: Final = {f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}": s for s in range(86_400)}
+_DIGITS: Final = frozenset("0123456789")
+
+
+def _day(date: str) -> int | None:
+    """Days since the epoch of ``YYYY-MM-DD`` (validated once per distinct date), or None."""
+    days = _DAYS.get(date)
+    if days is None:
+        try:
+            ns = parse_datetime(date)
+        except ValueError:
+            return None
+        if len(date) != 10 or ns % 86_400_000_000_000:
+            return None
+        if len(_DAYS) > 100_000:
+            _DAYS.clear()
+        days = _DAYS[date] = ns // 86_400_000_000_000
+    return days
+
+
+def fast_timestamp(text: str) -> int:
+    """ns since the epoch of an RFC 3339 timestamp; same results as `parse_datetime`.
+
+    Two dictionary look-ups (date, clock) and the fraction; other shapes take the full parser.
+    """
+    if text[-1:] == "Z":
+        frac = text[19:-1]
+    elif text[-6:] in _ZERO_OFFSETS:
+        frac = text[19:-6]
+    else:
+        return parse_datetime(text)
+    clock = _CLOCK.get(text[11:19])
+    day = _day(text[:10])
+    if clock is None or day is None or text[10:11] not in ("T", " ") or (
+            frac and (frac[0] != "." or len(frac) < 2 or not _DIGITS.issuperset(frac[1:]))):
+        return parse_datetime(text)
+    ns = (day * 86_400 + clock) * _NS
+    if frac:
+        ns += int(frac[1:10].ljust(9, "0"))
+    if not MIN_NS <= ns <= MAX_NS:
+        return parse_datetime(text)
+    return ns
+
+
+def seconds_ns(seconds: float) -> int:
+    """A duration in seconds as exact ns: the nearest ns to the number's decimal text.
+
+    aw-server-rust truncates ``seconds * 1e9``, which turns 258.691000123 into
+    258691000122 ns; rounding the product is exact while it is below 2**50 ns (13 days),
+    and beyond that the decimal text is used.
+    """
+    if isinstance(seconds, int):
+        return seconds * _NS
+    product = seconds * 1e9
+    if -_EXACT < product < _EXACT:
+        return round(product)
+    if not math.isfinite(seconds):
+        raise ValueError(f"duration {seconds!r} is not a finite number")
+    return int(decimal.Decimal(repr(seconds)).scaleb(9).to_integral_value(decimal.ROUND_HALF_EVEN))
+
+
+Place = Callable[[int, str], str]
+
+
+def json_place(path: str) -> Place:
+    """Names event ``i`` (and a field) by its JSON path, e.g. ``$.buckets["x"].events[3]``."""
+    return lambda i, field: f"{path}[{i}]" + (f".{field}" if field else "")
+
+
+def events_of(wires: list[WireEvent], place: Place, base: int, bucket_id: str) -> EventsItem:
+    """Validate decoded events; ``place(base + i, field)`` names event i in a 400."""
+    starts: list[int] = []
+    durations: list[int] = []
+    datas: list[bytes] = []
+    encode = _canonical.encode
+    for i, wire in enumerate(wires):
+        try:
+            start = fast_timestamp(wire.timestamp)
+        except ValueError as exc:
+            raise BadRequest(f"Invalid timestamp at {place(base + i, 'timestamp')}: {exc}"
+                             ) from None
+        try:
+            duration = seconds_ns(wire.duration)
+        except ValueError as exc:
+            raise BadRequest(f"Invalid duration at {place(base + i, 'duration')}: {exc}"
+                             ) from None
+        if not MIN_NS <= duration <= MAX_NS or not MIN_NS <= start + duration <= MAX_NS:
+            raise BadRequest(f"Invalid event at {place(base + i, '')}: its end is outside the "
+                             "supported range 1677-09-21 … 2262-04-11")
+        starts.append(start)
+        durations.append(duration)
+        datas.append(encode(wire.data))
+    return EventsItem(bucket_id, starts, durations, datas)
+
+
+def check_event(start: int, duration: int, where: str) -> None:
+    end = start + duration
+    if not MIN_NS <= start <= MAX_NS or not MIN_NS <= duration <= MAX_NS or \
+            not MIN_NS <= end <= MAX_NS:
+        raise BadRequest(
+            f"Invalid event at {where}: its end is outside the supported range "
+            "1677-09-21 … 2262-04-11")
+
+
+def to_bucket(bucket_id: str, raw: WireBucket, where: str) -> Bucket:
+    """A bucket record from file metadata; a missing ``created`` becomes now."""
+    if not bucket_id:
+        raise BadRequest(f"Invalid bucket at {where}: it has no id")
+    created = time.time_ns()
+    if raw.created is not None:
+        try:
+            created = fast_timestamp(raw.created)
+        except ValueError as exc:
+            raise BadRequest(f"Invalid bucket at {where}.created: {exc}") from None
+    return Bucket(id=bucket_id, num=0, type=raw.type, client=raw.client,
+                  hostname=raw.hostname, created=created,
+                  data=canonical_data(raw.data or {}))
+
+
+def check_data_object(text: str | bytes, where: str) -> bytes:
+    """Canonical bytes of a data JSON text (Parquet/SQLite columns); 400 unless an object."""
+    try:
+        value = msgspec.json.decode(text)
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"Invalid data at {where}: {exc}") from None
+    if not isinstance(value, dict):
+        raise BadRequest(f"Invalid data at {where}: expected a JSON object")
+    return canonical_data(value)

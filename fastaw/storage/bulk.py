@@ -1,0 +1,240 @@
+"""Bulk access for whole-history export, import and migration.
+
+Reads: `iter_pages` walks one bucket's rows whose *start* lies in ``[start, end)`` in pages
+of raw ``(key, value)`` byte strings. Every page is its own short read transaction, so a long
+export never pins one snapshot (LMDB cannot reuse pages a live reader might see, and the
+file would grow for as long as the export runs) and memory stays bounded by one page.
+Consequence: a write that lands while an export runs is either wholly in it or wholly out
+of it (pages never overlap, so nothing is exported twice).
+
+Writes: `insert_new` runs inside the writer's transaction and adds events with fresh ids,
+skipping every event equal — same start, duration and canonical data bytes — to one already
+in the bucket, including one inserted earlier in the same call. The check is a cursor seek
+to the ``bucket | start`` key prefix, so de-duplication needs no memory however large the
+import is. It keeps every invariant listed in `fastaw.storage.rows`.
+"""
+
+from __future__ import annotations
+
+import operator
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Final, NamedTuple
+
+import msgspec
+
+from fastaw.models import Bucket, BucketStats
+from fastaw.storage import keys
+from fastaw.storage.env import Env
+from fastaw.storage.mutations import Writes
+from fastaw.storage.rows import Rows, data_of
+from fastaw.timefmt import format_ns
+
+PAGE: Final = 65_536
+_PREFIX: Final = struct.Struct(">IQ")
+_TAIL: Final = struct.Struct(">Q")
+_DURATION: Final = struct.Struct(">q")
+_FLOATS: Final = msgspec.json.Encoder()
+_EVENT: Final = b'{"id":%d,"timestamp":"%b","duration":%b,"data":%b}'
+
+
+class BucketInfo(NamedTuple):
+    """A bucket's record and the facts an export header needs, from one snapshot."""
+
+    bucket: Bucket
+    stats: BucketStats
+    first_start: int | None
+
+
+def bucket_infos(env: Env, bucket_ids: Iterable[str] | None = None) -> list[BucketInfo]:
+    """The named buckets (all when None), in name order; unknown names are skipped."""
+    with env.read() as txn:
+        rows = Rows(env, txn)
+        if bucket_ids is None:
+            buckets = list(rows.buckets())
+        else:
+            found = (rows.bucket(name) for name in sorted(set(bucket_ids)))
+            buckets = [bucket for bucket in found if bucket is not None]
+        return [BucketInfo(b, rows.stats(b.num), rows.first_start(b.num)) for b in buckets]
+
+
+def _bounds(num: int, start: int | None, end: int | None) -> tuple[bytes, bytes]:
+    low = keys.bucket_prefix(num) if start is None else keys.bucket_start_prefix(num, start)
+    if end is None or end > keys.MAX_START:
+        high = keys.bucket_end_key(num)
+    else:
+        high = keys.bucket_start_prefix(num, max(end, keys.MIN_START))
+    return low, high
+
+
+def iter_pages(env: Env, num: int, start: int | None = None, end: int | None = None, *,
+               page: int = PAGE, newest_first: bool = True
+               ) -> Iterator[tuple[list[bytes], list[bytes]]]:
+    """Pages of (keys, values) of bucket ``num`` with ``start <= event start < end``.
+
+    Newest first (ActivityWatch's export order: start descending, ties by id ascending)
+    or oldest first. Each page is read in its own transaction.
+    """
+    low, high = _bounds(num, start, end)
+    while low < high:
+        key_list: list[bytes] = []
+        value_list: list[bytes] = []
+        with env.read() as txn, txn.cursor(db=env.events) as cursor:
+            if newest_first:
+                found = cursor.prev() if cursor.set_range(high) else cursor.last()
+                walk = cursor.iterprev(keys=True, values=True) if found else iter(())
+                for key, value in walk:
+                    if key < low:
+                        break
+                    key_list.append(key)
+                    value_list.append(value)
+                    if len(key_list) >= page:
+                        break
+            elif cursor.set_range(low):
+                for key, value in cursor:
+                    if key >= high:
+                        break
+                    key_list.append(key)
+                    value_list.append(value)
+                    if len(key_list) >= page:
+                        break
+        if not key_list:
+            return
+        yield key_list, value_list
+        if len(key_list) < page:
+            return
+        if newest_first:
+            high = key_list[-1]
+        else:
+            low = key_list[-1] + b"\x00"
+
+
+class InsertCounts(NamedTuple):
+    inserted: int
+    skipped: int
+
+
+def create_or_get(writes: Writes, bucket: Bucket) -> tuple[int, bool]:
+    """The number of the bucket named ``bucket.id``, creating it if needed; (num, created)."""
+    existing = writes.bucket(bucket.id)
+    if existing is not None:
+        return existing.num, False
+    return writes.create_bucket(bucket).num, True
+
+
+class BulkInserter:
+    """Inserts batches of new events into one bucket inside the writer's transaction.
+
+    Each batch is checked for duplicates, rendered and written with ``putmulti``; ids,
+    stats and window generations are updated per batch (so inserters for several buckets
+    may interleave in one transaction). A duplicate can only exist where rows exist: in the
+    span of starts the bucket had before (read once) or the span inserted so far; only
+    events in those spans, or sharing a start within their batch, are looked up.
+    """
+
+    def __init__(self, writes: Writes, num: int) -> None:
+        self.writes = writes
+        self.num = num
+        first = writes.first_start(num)
+        newest = writes.newest(num)
+        self.old = None if first is None or newest is None else (first, newest.start)
+        self.new: tuple[int, int] | None = None
+
+    def _may_exist(self, start: int) -> bool:
+        old, new = self.old, self.new
+        return (old is not None and old[0] <= start <= old[1]) or (
+            new is not None and new[0] <= start <= new[1])
+
+    def add(self, starts: Sequence[int], durations: Sequence[int], datas: Sequence[bytes]
+            ) -> InsertCounts:
+        writes, num = self.writes, self.num
+        env, txn = writes.env, writes.txn
+        keep = self._fresh(starts, durations, datas)
+        if not keep:
+            return InsertCounts(0, len(starts))
+        kept_starts = [starts[i] for i in keep]
+        kept_durations = [durations[i] for i in keep]
+        raw_next = txn.get(b"next_id", db=env.meta)
+        first_id = max(1, keys.read_u64(raw_next) if raw_next is not None else 1)
+        seconds = encode_durations(kept_durations)
+        pack_prefix, pack_tail, pack_duration = _PREFIX.pack, _TAIL.pack, _DURATION.pack
+        rows: list[tuple[bytes, bytes]] = []
+        ids: list[tuple[bytes, bytes]] = []
+        event_id = first_id
+        for i, start, duration, text in zip(keep, kept_starts, kept_durations, seconds,
+                                            strict=True):
+            prefix = pack_prefix(num, start + keys.SIGN)
+            rows.append((prefix + pack_tail(keys.MAX_U64 - event_id), pack_duration(duration)
+                         + _EVENT % (event_id, format_ns(start).encode(), text, datas[i])))
+            ids.append((pack_tail(event_id), prefix))
+            event_id += 1
+        with txn.cursor(db=env.events) as cursor:
+            cursor.putmulti(rows)
+        with txn.cursor(db=env.ids) as cursor:
+            cursor.putmulti(ids)
+        txn.put(b"next_id", keys.u64(event_id), db=env.meta)
+        stats = writes.stats(num)
+        stats.count += len(keep)
+        stats.max_duration = max(stats.max_duration, max(kept_durations))
+        stats.min_duration = min(stats.min_duration, min(kept_durations))
+        end = max(map(operator.add, kept_starts, kept_durations))
+        stats.end = end if stats.end is None else max(stats.end, end)
+        stats.anchor = None
+        writes._put_stats(num, stats)
+        for window in {(start + keys.SIGN) >> keys.CHUNK_SHIFT for start in kept_starts}:
+            writes.touched.add(keys.window_key(num, window))
+        low, high = min(kept_starts), max(kept_starts)
+        if self.new is not None:
+            low, high = min(low, self.new[0]), max(high, self.new[1])
+        self.new = (low, high)
+        return InsertCounts(len(keep), len(starts) - len(keep))
+
+    def _fresh(self, starts: Sequence[int], durations: Sequence[int], datas: Sequence[bytes]
+               ) -> list[int]:
+        """Indexes of the rows that duplicate neither a stored row nor an earlier row."""
+        repeats = len(set(starts)) != len(starts)
+        seen: set[tuple[int, int, bytes]] = set()
+        keep: list[int] = []
+        txn, num = self.writes.txn, self.num
+        with txn.cursor(db=self.writes.env.events) as cursor:
+            for i, start in enumerate(starts):
+                if self._may_exist(start):
+                    prefix = _PREFIX.pack(num, start + keys.SIGN)
+                    if cursor.set_range(prefix) and _has_duplicate(
+                            cursor, prefix, durations[i], datas[i]):
+                        continue
+                if repeats:
+                    signature = (start, durations[i], datas[i])
+                    if signature in seen:
+                        continue
+                    seen.add(signature)
+                keep.append(i)
+        return keep
+
+
+def encode_durations(durations: Sequence[int]) -> list[bytes]:
+    """Each ns duration as `fastaw.models.encode_duration` writes it, in one encoder call."""
+    return _FLOATS.encode([d / 1e9 for d in durations])[1:-1].split(b",")
+
+
+def insert_new(writes: Writes, num: int, rows: Iterable[tuple[int, int, bytes]]
+               ) -> InsertCounts:
+    """Insert ``(start, duration, data)`` rows with fresh ids, skipping duplicates."""
+    starts, durations, datas = [], [], []
+    for start, duration, data in rows:
+        starts.append(start)
+        durations.append(duration)
+        datas.append(data)
+    if not starts:
+        return InsertCounts(0, 0)
+    return BulkInserter(writes, num).add(starts, durations, datas)
+
+
+def _has_duplicate(cursor: Any, prefix: bytes, duration: int, data: bytes) -> bool:
+    """Whether an event at the cursor's ``bucket | start`` has this duration and data."""
+    for key, value in cursor:
+        if key[:12] != prefix:
+            return False
+        if keys.value_duration(value) == duration and data_of(value) == data:
+            return True
+    return False
