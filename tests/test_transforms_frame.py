@@ -1,0 +1,99 @@
+"""The frame encodings: query-response JSON (byte-exact vs msgspec/timefmt) and Arrow IPC."""
+
+from __future__ import annotations
+
+import msgspec
+import polars as pl
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from fastaw.timefmt import MAX_NS, MIN_NS, format_ns
+from fastaw.transforms import frame
+
+_encoder = msgspec.json.Encoder(order="sorted")
+
+ns = st.integers(MIN_NS, MAX_NS)
+near_now = st.integers(1_500_000_000_000_000_000, 1_800_000_000_000_000_000)
+rounding = st.sampled_from([1, 1_000, 1_000_000, 1_000_000_000])
+datas = st.sampled_from(["{}", '{"a":1}', '{"t":"é \\"x\\""}', '{"b":[1.0,null],"c":{"d":true}}'])
+
+
+def expected_json(df: pl.DataFrame) -> bytes:
+    return _encoder.encode(
+        [
+            {
+                "data": msgspec.json.decode(data),
+                "duration": dur / 1e9,
+                "id": ident,
+                "timestamp": format_ns(ts),
+            }
+            for ident, ts, dur, data in df.iter_rows()
+        ]
+    )
+
+
+@st.composite
+def frames(draw: st.DrawFn) -> pl.DataFrame:
+    n = draw(st.integers(0, 8))
+    wide = draw(st.booleans())
+    rows = []
+    for _ in range(n):
+        ts = draw(ns if wide else near_now)
+        ts = max(ts - ts % draw(rounding), MIN_NS)
+        dur = draw(st.integers(-(2**62), 2**62) | st.integers(-(10**12), 10**12) | st.just(0))
+        rows.append((draw(st.none() | st.integers(1, 2**62)), ts, dur, draw(datas)))
+    return frame.from_columns(*zip(*rows, strict=True)) if rows else frame.empty()
+
+
+@settings(max_examples=300, deadline=None)
+@given(frames())
+@example(frame.from_columns([1], [1_500_000_000], [500_000_000], ['{"a":1}']))
+@example(frame.from_columns([None], [-1], [10**16], ["{}"]))
+@example(frame.from_columns([None, 2], [MIN_NS, MAX_NS], [100, 1_004_999_999], ["{}", "{}"]))
+def test_to_json_bytes_is_byte_exact(df: pl.DataFrame) -> None:
+    assert frame.to_json_bytes(df) == expected_json(df)
+    assert b"".join(frame.iter_json_bytes(df, rows=3)) == expected_json(df)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(-(10**13), 10**13), max_size=20))
+@example([1, 3, 100, 9 * 10**18, 5 * 10**8, 1_004_999_999, 10**7 * 10**9, -1, 0, 10**4])
+def test_durations_print_like_msgspec(durations: list[int]) -> None:
+    got = (
+        pl.DataFrame({"d": pl.Series(durations, dtype=pl.Int64)})
+        .with_columns(frame.giga_column(len(durations)))
+        .select(frame.seconds_expr("d", "_giga"))
+        .to_series()
+        .to_list()
+    )
+    assert got == [msgspec.json.encode(d / 1e9).decode() for d in durations]
+
+
+def test_timestamp_strings() -> None:
+    values = [0, 1_500_000_000, 1_000_001_000, 1_000_000_001, -1, MIN_NS, MAX_NS]
+    got = frame.timestamp_strings(pl.Series(values, dtype=pl.Int64)).to_list()
+    assert got == [format_ns(v) for v in values]
+    assert got[:4] == [
+        "1970-01-01T00:00:00Z",
+        "1970-01-01T00:00:01.500Z",
+        "1970-01-01T00:00:01.000001Z",
+        "1970-01-01T00:00:01.000000001Z",
+    ]
+
+
+def test_empty_json() -> None:
+    assert frame.to_json_bytes(frame.empty()) == b"[]"
+    assert b"".join(frame.iter_json_bytes(frame.empty())) == b"[]"
+
+
+@settings(max_examples=50, deadline=None)
+@given(frames(), st.sampled_from(["uncompressed", "lz4", "zstd"]))
+def test_ipc_round_trip(df: pl.DataFrame, compression: frame.IpcCompression) -> None:
+    back = frame.from_ipc(frame.to_ipc(df, compression))
+    assert back.schema == frame.SCHEMA and back.equals(df)
+
+
+def test_conform_reorders_and_casts() -> None:
+    df = pl.DataFrame({"data": ["{}"], "duration": [1], "timestamp": [2], "id": [None]})
+    out = frame.conform(df)
+    assert out.columns == list(frame.COLUMNS) and out.schema == frame.SCHEMA
