@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from fastaw import __version__
-from fastaw.api.http import Request, Response, empty_response, json_response
+from fastaw.api.http import Request, Response, attachment, empty_response, json_response
 from fastaw.api.spool import remove, spool_request, stream_file
 from fastaw.errors import BadRequest, NotFound, Unauthorized, UnsupportedMediaType
 from fastaw.exchange import (
@@ -253,7 +253,7 @@ async def _export_response(server: Server, request: Request,
     fmt = check_format(request.param("format") or "json")
     selection = _selection(request, bucket_ids).resolve(server.env)
     filename = export_filename([info.bucket.id for info in selection.infos], fmt)
-    headers = [(b"content-disposition", f"attachment; filename={filename}".encode())]
+    headers = [(b"content-disposition", attachment(filename))]
     if fmt == "parquet":
         fd, name = tempfile.mkstemp(prefix=".export-", suffix=".parquet", dir=server.data_dir)
         os.close(fd)

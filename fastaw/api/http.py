@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, quote, unquote
 
 from fastaw.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -88,6 +88,23 @@ def json_response(body: bytes, status: int = 200) -> Response:
 
 def empty_response(status: int = 200) -> Response:
     return Response(status=status, body=b"", content_type=None)
+
+
+_TOKEN_CHARS: Final = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&+-.^_`|~")
+
+
+def attachment(filename: str) -> bytes:
+    """A ``Content-Disposition: attachment`` value that is always a valid header.
+
+    A plain name goes out as is (``filename=aw-bucket-export_x.json``, like aw-server-rust);
+    a name with other characters (a bucket id may hold anything, even CR/LF) gets an ASCII
+    fallback plus the exact name in RFC 6266's ``filename*``.
+    """
+    if all(c in _TOKEN_CHARS for c in filename):
+        return f"attachment; filename={filename}".encode()
+    fallback = "".join(c if c in _TOKEN_CHARS else "_" for c in filename)
+    return f"attachment; filename={fallback}; filename*=UTF-8''{quote(filename, safe='')}".encode()
 
 
 def split_path(raw_path: bytes) -> list[str]:

@@ -76,6 +76,15 @@ async def spool_request(request: Request, directory: Path,
     return [Upload("body", path, request.content_type.decode("latin-1"))]
 
 
+def _is_import_part(params: dict[bytes, bytes]) -> bool:
+    """Every uploaded file, whatever its field name (aw-server), and a plain field named
+    ``buckets``, ``buckets.…`` or ``buckets[…`` (aw-server-rust's form field)."""
+    if b"filename" in params or b"filename*" in params:
+        return True
+    name = params.get(b"name", b"")
+    return name == b"buckets" or name.startswith((b"buckets.", b"buckets["))
+
+
 async def _spool_multipart(request: Request, directory: Path, limit: int) -> list[Upload]:
     _, options = parse_options_header(request.headers.get(b"content-type", b""))
     boundary = options.get(b"boundary")
@@ -99,7 +108,7 @@ async def _spool_multipart(request: Request, directory: Path, limit: int) -> lis
 
     def on_headers_finished() -> None:
         _, params = parse_options_header(state["headers"].get(b"content-disposition", b""))
-        if b"filename" in params or b"filename*" in params:  # plain fields are ignored
+        if _is_import_part(params):  # other plain fields are ignored
             path, stream = _new_file(directory)
             name = params.get(b"name", b"").decode("utf-8", "replace")
             filename = params.get(b"filename", b"").decode("utf-8", "replace")
