@@ -3,13 +3,18 @@ places where query values meet transform arguments (numbers are floats, rules, r
 
 from __future__ import annotations
 
+import contextlib
+import time
 from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from fastaw.errors import QueryError
 from fastaw.query import MemorySource, compile_query
+from fastaw.query.functions import BUILTINS
 
 PERIOD = "2024-05-01T00:00:00+02:00/2024-05-02T00:00:00+02:00"
 HOST = "laptop"
@@ -247,3 +252,60 @@ def test_tag_sorts_and_dedups() -> None:
     [result] = run(query, numbers())
     # only string values are searched: the list ["Work"] is not, so nothing matches
     assert {tuple(e["data"]["$tags"]) for e in result} == {()}
+
+
+# -- fuzz: well-formed programs calling every built-in with odd arguments -------------------
+
+_FUZZ_SOURCE = MemorySource(
+    {
+        "b": [
+            {"timestamp": at("10:00:00"), "duration": 1, "data": {"a": "x", "url": "http://a.com/x", "title": "(2) x"}},
+            {"timestamp": at("10:00:01"), "duration": 2, "data": {"a": 1, "title": 3}},
+        ],
+        "c": [],
+    },
+    hostnames={"b": "h"},
+)  # fmt: skip
+_LEAVES = st.sampled_from(
+    [
+        "1", "0", "2.5", '"a"', '"title"', '"url"', '""', "true", "print()", "e", "[]", "{}",
+        'query_bucket("b")', 'query_bucket("c")', '"(?i)x"', '"("', '{"type": "regex", "regex": "x"}',
+        '{"type": "none"}', '[["a"], {"type": "regex", "regex": "x"}]', "(1 % 0)",
+        '["t", {"type": "regex", "regex": ""}]', "TIMEINTERVAL",
+    ]
+)  # fmt: skip
+
+
+def _extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.lists(inner, max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]"),
+        st.tuples(st.sampled_from(sorted(BUILTINS)), st.lists(inner, max_size=3)).map(
+            lambda t: f"{t[0]}({', '.join(t[1])})"
+        ),
+        st.tuples(inner, st.sampled_from(["+", "-", "==", "*", "/", "%"]), inner).map(
+            lambda t: f"({t[0]} {t[1]} {t[2]})"
+        ),
+        st.lists(st.tuples(st.sampled_from(['"k"', '"type"', '"regex"']), inner), max_size=3).map(
+            lambda kv: "{" + ", ".join(f"{k}: {v}" for k, v in kv) + "}"
+        ),
+    )
+
+
+_PROGRAMS = st.lists(
+    st.tuples(
+        st.sampled_from(["e = ", "x = ", "return "]), st.recursive(_LEAVES, _extend, max_leaves=10)
+    ),
+    min_size=1,
+    max_size=4,
+).map(lambda stmts: ['e = query_bucket("b");'] + [f"{a}{b};" for a, b in stmts])
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(_PROGRAMS)
+@example(['return filter_keyvals(query_bucket("b"), "a", [1 % 0]);'])
+@example(['return categorize(query_bucket("b"), [[[], {"type": "regex", "regex": ""}]]);'])
+@example(['return simplify_window_titles(query_bucket("b"), "title");'])
+@example(['return limit_events(query_bucket("b"), 1 % 0);'])
+def test_builtins_only_raise_query_error(lines: list[str]) -> None:
+    with contextlib.suppress(QueryError):  # QueryTimeout and anything else would fail
+        compile_query(lines).run(_FUZZ_SOURCE, [PERIOD], deadline=time.monotonic() + 5)
