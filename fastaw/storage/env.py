@@ -95,11 +95,18 @@ class Env:
             raise StorageError(f"Cannot open the store at {self.path}: {exc}") from None
         self.dbs: dict[str, Any] = {}
         try:
-            with self.lmdb.begin(write=not readonly) as txn:
+            if readonly:
+                # py-lmdb 3: a handle opened inside a read-only transaction is unusable
+                # after it, even once committed; without a txn it stays valid.
                 for name in SUBDB_NAMES:
-                    self.dbs[name.decode()] = self.lmdb.open_db(
-                        name, txn=txn, create=not readonly)
-                self._check_schema(txn)
+                    self.dbs[name.decode()] = self.lmdb.open_db(name, create=False)
+                with self.lmdb.begin() as txn:
+                    self._check_schema(txn)
+            else:
+                with self.lmdb.begin(write=True) as txn:
+                    for name in SUBDB_NAMES:
+                        self.dbs[name.decode()] = self.lmdb.open_db(name, txn=txn)
+                    self._check_schema(txn)
         except (StorageError, lmdb.Error) as exc:
             self.lmdb.close()  # a refused store must not stay open in this process
             if isinstance(exc, StorageError):
@@ -115,7 +122,7 @@ class Env:
         self.chunks = self.dbs["chunks"]
 
     def _check_schema(self, txn: Any) -> None:
-        meta = self.lmdb.open_db(b"meta", txn=txn, create=not self.readonly)
+        meta = self.dbs.get("meta") or self.lmdb.open_db(b"meta", txn=txn, create=False)
         raw = txn.get(b"schema", db=meta)
         if raw is None:
             if self.readonly:
