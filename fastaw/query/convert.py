@@ -214,16 +214,13 @@ def to_rules(
                 f"Expected function parameter of type list of ({what}, rule) tuples, got {debug(item)}",
             )
         pair = elements(item)
-        short = error(
-            "InvalidFunctionParameters",
-            f"Expected function parameter of type list of ({what}, rule) tuples, "
-            f"list contains {_vec_debug(pair)}",
-        )
-        if not pair:
-            raise short
-        label = name(pair[0])  # Rust converts the name before it looks for the rule
+        label = name(pair[0]) if pair else None  # Rust converts the name first
         if len(pair) < 2:
-            raise short
+            raise error(
+                "InvalidFunctionParameters",
+                f"Expected function parameter of type list of ({what}, rule) tuples, "
+                f"list contains {_vec_debug(pair)}",
+            )
         rules.append((label, to_rule(pair[1])))
     return rules
 
