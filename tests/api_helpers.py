@@ -65,3 +65,38 @@ def assert_error(response: httpx.Response, status: int, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in message, (fragment, message)
     return message
+
+
+async def _raw_call(app: Any, method: str, raw_path: bytes, headers: list[tuple[bytes, bytes]],
+                    body: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
+    sent: list[dict[str, Any]] = []
+    delivered = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if delivered:
+            return {"type": "http.disconnect"}
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    path, _, query = raw_path.partition(b"?")
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": method, "scheme": "http", "path": path.decode("latin-1"),
+             "raw_path": path, "query_string": query, "root_path": "",
+             "headers": headers, "client": ("127.0.0.1", 50000),
+             "server": ("127.0.0.1", 5600)}
+    await app(scope, receive, send)
+    start = sent[0]
+    assert start["type"] == "http.response.start"
+    response_headers = {bytes(k).lower(): bytes(v) for k, v in start["headers"]}
+    return start["status"], response_headers, b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def raw_call(client: ASGIClient, method: str, raw_path: bytes,
+             headers: list[tuple[bytes, bytes]] | None = None,
+             body: bytes = b"") -> tuple[int, dict[bytes, bytes], bytes]:
+    """Call the app with an exact ASGI scope (e.g. without a Host header), on its loop."""
+    return client._run(_raw_call(client.app, method, raw_path, headers or [], body))

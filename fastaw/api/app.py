@@ -1,7 +1,8 @@
 """The ASGI application: lifespan, the request pipeline and THE error → response mapping.
 
-Pipeline per request (aw-server-rust's order): CORS origin check → Host check → API key →
-OPTIONS preflight → route → handler → CORS headers. Every failure becomes a JSON
+Pipeline per request: Host check → CORS origin check → API key → OPTIONS preflight →
+route → handler → CORS headers (aw-server-rust's outcomes: a bad Host is a 400 even when
+the Origin is refused too). Every failure becomes a JSON
 ``{"message": ...}`` response here and nowhere else; an unexpected exception is logged and
 answered 500 without a traceback.
 """
@@ -30,7 +31,7 @@ from fastaw.api.http import (
 )
 from fastaw.api.security import ALLOWED_METHODS, Gates
 from fastaw.config import ENV_VAR, Config, aw_server_rust_device_id_file, from_env, load
-from fastaw.errors import FastawError, MethodNotAllowed, NotFound
+from fastaw.errors import FastawError, Forbidden, MethodNotAllowed, NotFound
 from fastaw.storage import Env, Reader, Writer
 
 log = logging.getLogger("fastaw")
@@ -144,11 +145,13 @@ class App:
         head_only = method == "HEAD"
         try:
             segments = split_path(raw_path.split(b"?", 1)[0])
+            # The Host check first: a refused Host answers 400 even for a refused Origin
+            # (aw-server-rust's outcome), and never with CORS headers.
+            server.gates.check_host_header(headers.get(b"host"))
             origin = server.gates.check_origin(headers.get(b"origin"))
             if origin is not None:
                 cors_headers.append((b"access-control-allow-origin", origin.encode()))
                 cors_headers.append((b"vary", b"Origin"))
-            server.gates.check_host_header(headers.get(b"host"))
             server.gates.check_api_key(method, segments, headers.get(b"authorization"))
             if method == "OPTIONS":
                 response = self._preflight(headers, origin is not None)
@@ -165,7 +168,7 @@ class App:
         if cors:
             requested = headers.get(b"access-control-request-method", b"").upper()
             if requested and requested not in (b"GET", b"POST", b"DELETE", b"HEAD"):
-                raise MethodNotAllowed(f"Method {requested.decode()} is not allowed by CORS")
+                raise Forbidden(f"Method {requested.decode('latin-1')} is not allowed by CORS")
             response.headers.append((b"access-control-allow-methods", ALLOWED_METHODS))
             asked = headers.get(b"access-control-request-headers")
             if asked:

@@ -1,8 +1,8 @@
 """Request gates that run before routing: CORS, the Host-header check, the API key.
 
-Order (aw-server-rust's): CORS (a disallowed Origin is refused with 403 and the request is
-not executed), then the Host check (only when bound to a loopback address — protection
-against DNS rebinding), then the API key (only when configured; never for OPTIONS or
+Order: the Host check (only when bound to a loopback address — protection against DNS
+rebinding; its 400 wins over a CORS refusal, as in aw-server-rust), then CORS (a disallowed
+Origin is refused with 403 and the request is not executed), then the API key (only when configured; never for OPTIONS or
 ``/api/0/info``, nor for the API documentation, which holds no user data: ``/api``,
 ``/api/0/openapi.json``, ``/api/swagger.json``). All refusals are JSON errors.
 """
