@@ -40,8 +40,10 @@ def rows_to_frame(key_list: list[bytes], value_list: list[bytes]) -> Events:
         timestamp=pl.col("k").bin.slice(4, 8).bin.reinterpret(dtype=pl.Int64, endianness="big")
         .xor(pl.lit(_SIGN_BIT, pl.Int64)),
         duration=pl.col("v").bin.slice(0, 8).bin.reinterpret(dtype=pl.Int64, endianness="big"),
-        data=body.str.slice(marker + len(_DATA_MARKER),
-                            body.str.len_bytes() - marker - len(_DATA_MARKER) - 1),
+        # The data runs from after the marker to the closing brace of the event object.
+        # (`str.slice` counts characters, so a byte-counted length would overrun on
+        # non-ASCII data; stripping the one final "}" needs no length at all.)
+        data=body.str.slice(marker + len(_DATA_MARKER)).str.strip_suffix("}"),
     )
     return frame.cast(SCHEMA)  # type: ignore[arg-type]
 

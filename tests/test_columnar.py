@@ -1,0 +1,50 @@
+"""The columnar read path: rows → frame, chunks cached and invalidated by writes."""
+
+from __future__ import annotations
+
+from fastaw.columnar import ColumnSource, rows_to_frame
+from fastaw.models import Bucket, Event, canonical_data, render_event
+from fastaw.storage import Env, Writer, keys
+from fastaw.storage.chunks import ChunkStore
+
+DATA = [
+    {"app": "Google-chrome", "title": "Zürich — café 日本語 - Google Chrome"},
+    {"app": "x", "title": "ascii"},
+    {"nested": {"k": [1, 2.0, "é"]}, "s": "}"},
+]
+
+
+def _value(event_id: int, start: int, duration: int, data: bytes) -> bytes:
+    return keys.event_value(duration, render_event(event_id, start, duration, data))
+
+
+def test_rows_to_frame_keeps_non_ascii_data_exact() -> None:
+    datas = [canonical_data(d) for d in DATA]
+    key_list = [keys.event_key(1, 1_000 * i, i + 1) for i in range(len(datas))]
+    value_list = [_value(i + 1, 1_000 * i, 5, d) for i, d in enumerate(datas)]
+    frame = rows_to_frame(key_list, value_list)
+    assert frame["data"].to_list() == [d.decode() for d in datas]
+    assert frame["id"].to_list() == [1, 2, 3]
+    assert frame["timestamp"].to_list() == [0, 1_000, 2_000]
+    assert frame["duration"].to_list() == [5, 5, 5]
+
+
+def test_chunks_are_built_reused_and_invalidated(env: Env, writer: Writer) -> None:
+    bucket = writer.run_sync(lambda w: w.create_bucket(
+        Bucket(id="b", num=0, type="t", client="c", hostname="h", created=0)))
+    datas = [canonical_data(d) for d in DATA]
+    day = 86_400 * 10**9
+    events = [Event(None, i * day, 60 * 10**9, datas[i % 3]) for i in range(30)]
+    writer.run_sync(lambda w: w.insert_many(bucket.num, events))
+    source = ColumnSource(ChunkStore(env))
+    first = source.events("b", 0, 40 * day)
+    assert first.height == 30 and source.chunks_built > 0
+    built = source.chunks_built
+    again = source.events("b", 0, 40 * day)
+    assert again.equals(first) and source.chunks_built == built and source.chunks_read == built
+    late = Event(None, 29 * day + 1, 1, datas[0])
+    writer.run_sync(lambda w: w.insert_many(bucket.num, [late]))
+    third = source.events("b", 0, 40 * day)
+    assert third.height == 31 and source.chunks_built == built + 1
+    assert sorted(third["data"].to_list()) == sorted([d.decode() for d in datas * 10]
+                                                      + [datas[0].decode()])
