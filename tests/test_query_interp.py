@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from fastaw.errors import BadRequest, QueryError, QueryTimeout
 from fastaw.query import MemorySource, compile_query, run_query
-from fastaw.query.values import DEBUG_LIMIT, debug
+from fastaw.query.output import encode_value, event_json
+from fastaw.query.values import DEBUG_LIMIT, debug, frame_to_events
 from fastaw.transforms.frame import Events, from_columns
 
 CORPUS = Path(__file__).parent / "data" / "queries"
@@ -694,3 +695,32 @@ def test_api_misuse_is_bad_request() -> None:
         compile_query(["return 1;", 2])  # type: ignore[list-item]
     with pytest.raises(BadRequest):
         compile_query(["return 1;"]).run(MemorySource(), [None])  # type: ignore[list-item]
+
+
+# -- output: the vectorized event writer against the scalar one --------------------------------
+
+_NS = st.one_of(
+    st.integers(-(2**63), 2**63 - 1),
+    st.integers(-(10**12), 10**12),
+    st.sampled_from([0, 1, -1, 9, 500_000_000, 1_004_999_999, 10**16, 2**53 + 1]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.none() | st.integers(0, 2**63 - 1),
+            _NS,
+            _NS,
+            st.sampled_from(["{}", '{"a":1.0,"é":"\\u0000"}']),
+        ),
+        max_size=8,
+    )
+)
+@example([(1, T0, 1_500_000_000, '{"k":"v"}')])
+def test_event_list_output_matches_scalar_writer(items: list[Row]) -> None:
+    frame = frame_of(items)
+    expected = b"[" + b",".join(event_json(e) for e in frame_to_events(frame)) + b"]"
+    assert encode_value(frame) == expected
+    assert encode_value([frame, {"x": frame}]) == b"[" + expected + b',{"x":' + expected + b"}]"
