@@ -24,7 +24,8 @@ from fastaw.exchange.selection import Selection
 from fastaw.exchange.wire import check_event, fast_timestamp, seconds_ns
 from fastaw.models import canonical_data
 from fastaw.storage import Env
-from fastaw.transforms.frame import seconds_expr, timestamp_strings
+from fastaw.storage.bulk import encode_durations
+from fastaw.timefmt import format_ns
 
 COLUMNS: Final = ("bucket", "id", "timestamp", "duration", "data")
 READ_BATCH: Final = 65_536
@@ -36,11 +37,14 @@ def export_csv(env: Env, selection: Selection) -> Iterator[bytes]:
     for info in selection.infos:
         for key_list, value_list in selection.pages(env, info, newest_first=False):
             frame = page_frame(key_list, value_list)
+            starts = frame["start"].to_list()
             out = frame.select(
                 bucket=pl.lit(info.bucket.id, pl.String),
                 id=pl.col("id"),
-                timestamp=timestamp_strings(frame["start"]),
-                duration=seconds_expr("duration"),
+                timestamp=pl.Series([format_ns(start) for start in starts], dtype=pl.String),
+                duration=pl.Series(
+                    [text.decode() for text in encode_durations(frame["duration"].to_list())],
+                    dtype=pl.String),
                 data=pl.col("data"),
             )
             buffer = io.BytesIO()

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
-import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -37,7 +36,6 @@ from fastaw.storage.mutations import Writes
 
 SPOOL_MEMORY: Final = 64 << 20
 IMPORT_FORMATS: Final = ("json", "ndjson", "parquet", "csv")
-_LEN: Final = struct.Struct("<I")
 _frame_decoder: Final = msgspec.msgpack.Decoder(tuple[int, list[int], list[int], list[bytes]])
 Progress = Callable[[int], None]
 
@@ -66,6 +64,8 @@ class Staged:
         self.order: list[str] = []
         self.positions: dict[str, int] = {}
         self.events = 0
+        self._index: list[tuple[int, int, int, int]] = []  # bucket, min start, offset, size
+        self._size = 0
         self._spool: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (closed by close)
             max_size=SPOOL_MEMORY, dir=None if spool_dir is None else str(spool_dir))
 
@@ -80,20 +80,19 @@ class Staged:
             return
         if not item.starts:
             return
-        frame = msgspec.msgpack.encode(
-            (self.positions[item.bucket_id], item.starts, item.durations, item.datas))
-        self._spool.write(_LEN.pack(len(frame)))
+        index = self.positions[item.bucket_id]
+        frame = msgspec.msgpack.encode((index, item.starts, item.durations, item.datas))
+        self._index.append((index, min(item.starts), self._size, len(frame)))
         self._spool.write(frame)
+        self._size += len(frame)
         self.events += len(item.starts)
 
     def frames(self) -> Iterator[tuple[int, list[int], list[int], list[bytes]]]:
-        """The staged batches: (bucket index, starts, durations, datas)."""
-        self._spool.seek(0)
-        while True:
-            head = self._spool.read(_LEN.size)
-            if not head:
-                return
-            yield _frame_decoder.decode(self._spool.read(_LEN.unpack(head)[0]))
+        """The staged batches — (bucket index, starts, durations, datas) — per bucket in
+        ascending time (exports list events newest first; ascending inserts pack pages)."""
+        for _, _, offset, size in sorted(self._index):
+            self._spool.seek(offset)
+            yield _frame_decoder.decode(self._spool.read(size))
 
     def close(self) -> None:
         self._spool.close()

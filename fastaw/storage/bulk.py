@@ -152,6 +152,9 @@ class BulkInserter:
         keep = self._fresh(starts, durations, datas)
         if not keep:
             return InsertCounts(0, len(starts))
+        # ascending keys fill B-tree pages (LMDB splits an appended-to page at its end);
+        # descending inserts (exports are newest first) would leave them half empty
+        keep.sort(key=starts.__getitem__)
         kept_starts = [starts[i] for i in keep]
         kept_durations = [durations[i] for i in keep]
         raw_next = txn.get(b"next_id", db=env.meta)
