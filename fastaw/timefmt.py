@@ -205,7 +205,10 @@ def seconds_to_ns(seconds: float) -> int:
         return seconds * NS_PER_SECOND
     if not math.isfinite(seconds):
         raise ValueError(f"duration {seconds!r} is not a finite number")
-    return int(seconds * 1e9)
+    ns = seconds * 1e9
+    if not math.isfinite(ns):  # e.g. 1e300 s: finite seconds, infinite ns
+        raise ValueError(f"duration {seconds!r} is out of range")
+    return int(ns)
 
 
 def ns_to_seconds(ns: int) -> float:

@@ -240,6 +240,15 @@ def test_seconds_to_ns_rejects_non_finite(seconds: float) -> None:
         seconds_to_ns(seconds)
 
 
+@given(st.floats(min_value=1.8e299, allow_infinity=False) | st.floats(
+    max_value=-1.8e299, allow_infinity=False))
+@example(1e300)
+@example(-1.7976931348623157e308)
+def test_seconds_to_ns_rejects_what_overflows_in_ns(seconds: float) -> None:
+    with pytest.raises(ValueError, match="range"):
+        seconds_to_ns(seconds)
+
+
 @given(st.integers(min_value=-(2**53), max_value=2**53))
 def test_ns_to_seconds_is_ns_over_1e9(ns: int) -> None:
     assert ns_to_seconds(ns) == ns / 1e9
