@@ -17,6 +17,7 @@ from fastaw.transforms.ordering import sort_by_timestamp
 from fastaw.transforms.periods import _has_negative, from_pieces
 
 PULSETIME_NS: Final = 5_000_000_000
+_BLOCK: Final = 1 << 64
 
 
 def flood(events: Events) -> Events:
@@ -47,15 +48,14 @@ def flood(events: Events) -> Events:
     ts = pl.col("timestamp")
     end = pl.col("_end")
     data = pl.col("data")
+    # Running max of end *within* each block of consecutive equal data, without a slow
+    # `over`: lift block b to the disjoint Int128 range b·2⁶⁴ ± 2⁶³, so one global
+    # cum_max never crosses a block boundary (a new block always compares as a new run).
+    block = (data != data.shift()).fill_null(True).cum_sum().cast(pl.Int128) * _BLOCK
+    before = (block + end).cum_max().shift(1)
     runs = (
-        ordered.with_columns(
-            _end=ts + pl.col("duration"),
-            _grp=(data != data.shift()).fill_null(True).cum_sum(),
-        )
-        .with_columns(_before=end.cum_max().shift(1).over("_grp"))
-        .with_columns(
-            _run=(pl.col("_before").is_null() | (ts - pl.col("_before") >= PULSETIME_NS)).cum_sum()
-        )
+        ordered.with_columns(_end=ts + pl.col("duration"))
+        .with_columns(_run=((block + ts - before >= PULSETIME_NS).fill_null(True)).cum_sum())
         .group_by("_run", maintain_order=True)
         .agg(pl.col("id").first(), ts.first(), end.max(), data.first())
     )
