@@ -153,6 +153,8 @@ def decode_json(body: bytes, type_: Any, what: str = "body") -> Any:
         raise BadRequest(f"Invalid {what}: {exc}") from None
     except msgspec.DecodeError as exc:
         raise BadRequest(f"Malformed JSON in {what}: {exc}") from None
+    except RecursionError:  # msgspec's answer to very deep nesting
+        raise BadRequest(f"Malformed JSON in {what}: nested too deeply") from None
 
 
 def render_bucket(

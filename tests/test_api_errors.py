@@ -175,6 +175,32 @@ def test_errors_never_echo_html(client: ASGIClient) -> None:
     assert response.headers["content-type"] == "application/json"
 
 
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize(("path", "body", "content_type"), [
+    ("/api/0/buckets/b/events",
+     b'[{"timestamp": "2020-01-01", "data": {"a": ' + DEEP + b"}}]", "application/json"),
+    ("/api/0/buckets/b/heartbeat?pulsetime=1",
+     b'{"timestamp": "2020-01-01", "data": {"a": ' + DEEP + b"}}", "application/json"),
+    ("/api/0/buckets/new", b'{"type": "t", "client": "c", "hostname": "h", "data": {"a": '
+     + DEEP + b"}}", "application/json"),
+    ("/api/0/settings/k", DEEP, "application/json"),
+    ("/api/0/import", b'{"buckets": {"x": {"type": "t", "client": "c", "hostname": "h", '
+     b'"events": [{"timestamp": "2020-01-01", "data": {"a": ' + DEEP + b"}}]}}}",
+     "application/json"),
+    ("/api/0/import", b'{"buckets": ' + DEEP + b"}", "application/json"),
+    ("/api/0/import", b'{"bucket": "x", "timestamp": "2020-01-01", "data": {"a": ' + DEEP
+     + b"}}\n", "application/x-ndjson"),
+])
+def test_deeply_nested_json_is_400(with_bucket: ASGIClient, path: str, body: bytes,
+                                   content_type: str) -> None:
+    """msgspec raises RecursionError on very deep nesting; that is the client's mistake."""
+    response = with_bucket.post(path, content=body, headers={"content-type": content_type})
+    assert_error(response, 400, "nested too deeply")
+    _unchanged(with_bucket)
+
+
 # -- fuzz: only declared errors escape -----------------------------------------------------
 
 json_values = st.recursive(

@@ -134,6 +134,9 @@ def stage(items: Iterable[Item], spool_dir: str | Path | None = None) -> Staged:
     try:
         for item in items:
             staged.add(item)
+    except RecursionError:  # msgspec's answer to very deep nesting, in any reader
+        staged.close()
+        raise BadRequest("Malformed import file: JSON nested too deeply") from None
     except BaseException:
         staged.close()
         raise
