@@ -130,6 +130,21 @@ def test_head_export(client: ASGIClient) -> None:
     assert client.request("HEAD", "/api/0/export").status_code == 200
 
 
+def test_exports_leave_no_temporary_files(client: ASGIClient, tmp_path: Path) -> None:
+    """A Parquet export is spooled to a file: removed after GET, and after a HEAD too."""
+    create_bucket(client, "b")
+    insert(client, "b", [ev("2020-01-01T00:00:00Z", 1.0, {"a": 1})])
+    data_dir = tmp_path / "data"
+    before = sorted(p.name for p in data_dir.iterdir())
+    for method in ("HEAD", "GET", "HEAD"):
+        for path in ("/api/0/export?format=parquet", "/api/0/buckets/b/export?format=parquet",
+                     "/api/0/export"):
+            response = client.request(method, path)
+            assert response.status_code == 200, response.text
+            assert (response.content == b"") == (method == "HEAD")
+    assert sorted(p.name for p in data_dir.iterdir()) == before
+
+
 def test_export_missing_bucket(client: ASGIClient) -> None:
     assert_error(client.get("/api/0/buckets/nope/export"), 404, "nope")
 

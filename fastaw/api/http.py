@@ -133,9 +133,17 @@ async def send_response(send: Send, response: Response, *, head_only: bool = Fal
         body = b"" if head_only or response.status == 304 else response.body
         await send({"type": "http.response.body", "body": body})
         return
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    if not head_only:
-        async for chunk in response.stream:
-            if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    await send({"type": "http.response.body", "body": b""})
+    try:
+        await send({"type": "http.response.start", "status": response.status,
+                    "headers": headers})
+        if not head_only:
+            async for chunk in response.stream:
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        # Release what the stream holds (temporary files, read snapshots) even when it was
+        # not consumed: HEAD, or a client that went away.
+        close = getattr(response.stream, "aclose", None)
+        if close is not None:
+            await close()

@@ -158,15 +158,37 @@ def remove(uploads: list[Upload]) -> None:
             upload.path.unlink()
 
 
-async def stream_file(path: Path) -> AsyncIterator[bytes]:
-    """The bytes of a temporary file, read on a thread; the file is removed at the end."""
-    try:
-        with open(path, "rb") as stream:
-            while True:
-                block = await asyncio.to_thread(stream.read, READ_CHUNK)
-                if not block:
-                    return
-                yield block
-    finally:
+class TempFileStream:
+    """The bytes of a temporary file, read on a thread; the file is removed by `aclose`.
+
+    A class, not an async generator: `aclose` must remove the file even when the stream was
+    never iterated (a HEAD request, a client gone before the first chunk) — an unstarted
+    generator's ``finally`` never runs.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[bytes] | None = None
+
+    def __aiter__(self) -> TempFileStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._file is None:
+            self._file = open(self.path, "rb")  # noqa: SIM115 - closed by aclose
+        block = await asyncio.to_thread(self._file.read, READ_CHUNK)
+        if not block:
+            await self.aclose()
+            raise StopAsyncIteration
+        return block
+
+    async def aclose(self) -> None:
+        if self._file is not None:
+            self._file.close()
         with contextlib.suppress(OSError):
-            path.unlink()
+            self.path.unlink()
+
+
+def stream_file(path: Path) -> TempFileStream:
+    """Stream a temporary file out; it is removed once the response is done, however."""
+    return TempFileStream(path)
