@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api_helpers import BUCKET_BODY, assert_error, create_bucket, ev, events
+from tests.api_helpers import BUCKET_BODY, assert_error, create_bucket, ev, events, raw_call
 from tests.asgi_client import ASGIClient
 
 POST_JSON_ENDPOINTS = [
@@ -167,6 +167,18 @@ def test_unknown_paths_are_404_json(client: ASGIClient, method: str, path: str) 
 ])
 def test_wrong_method_is_405_json(with_bucket: ASGIClient, method: str, path: str) -> None:
     assert_error(with_bucket.request(method, path, json={}), 405, method)
+
+
+@pytest.mark.parametrize("path", [b"/api/0/buckets/b/events", b"/api/0/import",
+                                  b"/api/0/settings/k", b"/api/0/buckets/b/heartbeat?pulsetime=1"])
+def test_declared_oversized_body_is_413(with_bucket: ASGIClient, path: bytes) -> None:
+    status, headers, body = raw_call(with_bucket, "POST", path, [
+        (b"host", b"127.0.0.1:5600"), (b"content-type", b"application/json"),
+        (b"content-length", b"99999999999999")], b"[]")
+    assert status == 413
+    assert headers[b"content-type"] == b"application/json"
+    assert "larger than" in json.loads(body)["message"]
+    _unchanged(with_bucket)
 
 
 def test_errors_never_echo_html(client: ASGIClient) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.api_helpers import assert_error, create_bucket, ev, events, insert
@@ -354,3 +355,21 @@ def test_insert_batch_replacing_twice_in_one_request(client: ASGIClient) -> None
     assert events(client, "b") == [{"id": original["id"], "timestamp": T0, "duration": 2.0,
                                      "data": {"v": 2}}]
     assert _ids(events(client, "b")) == [original["id"]]
+
+
+def test_concurrent_inserts_get_unique_ids(client: ASGIClient) -> None:
+    create_bucket(client, "a")
+    create_bucket(client, "b")
+
+    async def burst() -> list[dict[str, Any]]:
+        responses = await asyncio.gather(*[
+            client.client.post(f"/api/0/buckets/{'ab'[i % 2]}/events",
+                               json=[ev(T0, float(i)), ev(T0, float(i))]) for i in range(100)])
+        assert {r.status_code for r in responses} == {200}
+        return [e for r in responses for e in r.json()]
+
+    inserted = client._run(burst())
+    ids = [e["id"] for e in inserted]
+    assert len(set(ids)) == 200 and sorted(ids) == list(range(1, 201))
+    listed = events(client, "a") + events(client, "b")
+    assert sorted(e["id"] for e in listed) == sorted(ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
@@ -271,3 +272,19 @@ def test_heartbeat_body_must_be_one_event(client: ASGIClient) -> None:
     assert_error(client.post("/api/0/buckets/b/heartbeat?pulsetime=1",
                              json={"timestamp": ts(0)}), 400, "data")
     assert events(client, "b") == []
+
+
+def test_concurrent_heartbeats_are_applied_one_at_a_time(client: ASGIClient) -> None:
+    """200 identical heartbeats at once (one group commit or several): one event, one id."""
+    create_bucket(client, "b")
+
+    async def burst() -> list[int]:
+        responses = await asyncio.gather(*[
+            client.client.post("/api/0/buckets/b/heartbeat?pulsetime=5",
+                               json=ev(ts(i % 3), 1, {"a": 1})) for i in range(200)])
+        assert {r.status_code for r in responses} == {200}
+        return [r.json()["id"] for r in responses]
+
+    ids = client._run(burst())
+    assert len(set(ids)) == 1
+    assert summary(client) == [(ts(0), 3.0, {"a": 1})]
