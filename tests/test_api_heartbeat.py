@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ def ts(seconds: float, day: str = "2020-01-01") -> str:
     return text + (f".{frac:03d}Z" if frac else "Z")
 
 
-def summary(client: ASGIClient, bucket: str = "b") -> list[tuple[str, float, dict[str, int]]]:
+def summary(client: ASGIClient, bucket: str = "b") -> list[tuple[str, float, dict[str, Any]]]:
     return [(e["timestamp"], e["duration"], e["data"]) for e in events(client, bucket)]
 
 
@@ -224,7 +225,7 @@ def test_shuffled_heartbeats_keep_every_second(client: ASGIClient) -> None:
     for i in order:
         heartbeat(client, "b", ev(ts(i), 0, {"r": 1}), 2)
     listed = events(client, "b")
-    covered = set()
+    covered: set[int] = set()
     for event in listed:
         start = int(event["timestamp"][11:13]) * 3600 + int(event["timestamp"][14:16]) * 60 + int(
             event["timestamp"][17:19])
