@@ -146,6 +146,9 @@ def read_parquet(path: str | Path) -> Iterator[Item]:
     root = Path(path)
     files, meta = _files(root)
     announced: set[str] = set()
+    for bucket_id, wire in meta.items():  # the sidecar lists empty buckets too
+        announced.add(bucket_id)
+        yield BucketItem(bucket_id, to_bucket(bucket_id, wire, f"{SIDECAR}: {bucket_id!r}"))
     for file in files:
         where = str(file.relative_to(root)) if root.is_dir() else file.name
         try:
@@ -153,6 +156,10 @@ def read_parquet(path: str | Path) -> Iterator[Item]:
         except Exception as exc:
             raise BadRequest(f"{where} is not a readable Parquet file: {exc}") from None
         buckets = {**_bucket_meta(file_meta.get(META_KEY), where), **meta}
+        for bucket_id, wire in buckets.items():
+            if bucket_id not in announced:
+                announced.add(bucket_id)
+                yield BucketItem(bucket_id, to_bucket(bucket_id, wire, f"{where}: {bucket_id!r}"))
         hive_bucket = _hive_bucket(file, root)
         scan = pl.scan_parquet(file, hive_partitioning=False)
         names = scan.collect_schema().names()
@@ -165,9 +172,9 @@ def read_parquet(path: str | Path) -> Iterator[Item]:
             for bucket_id in batch["bucket"].unique(maintain_order=True).to_list():
                 if bucket_id not in announced:
                     announced.add(bucket_id)
-                    wire = buckets.get(bucket_id)
-                    bucket = None if wire is None else to_bucket(
-                        bucket_id, wire, f"the metadata of bucket {json.dumps(bucket_id)}")
+                    known = buckets.get(bucket_id)
+                    bucket = None if known is None else to_bucket(
+                        bucket_id, known, f"the metadata of bucket {json.dumps(bucket_id)}")
                     yield BucketItem(bucket_id, bucket)
             yield from _batch_events(batch, where, row)
             row += batch.height

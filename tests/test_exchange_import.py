@@ -1,0 +1,180 @@
+"""Import: format detection, incremental parsing, first-bad-record errors, all or nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from fastaw.errors import BadRequest
+from fastaw.exchange import detect_format, jsonfmt, stage_file
+from fastaw.exchange.wire import fast_timestamp, seconds_ns
+from fastaw.storage import Env, Reader, Writer
+from fastaw.timefmt import format_ns, parse_datetime
+
+
+def _apply(env: Env, path: Path) -> Any:
+    writer = Writer(env)
+    writer.start()
+    try:
+        staged = stage_file(path)
+        try:
+            return writer.run_sync(staged.apply)
+        finally:
+            staged.close()
+    finally:
+        writer.stop()
+
+
+def _envelope(events: list[Any], **bucket: Any) -> dict[str, Any]:
+    meta = {"id": "b", "type": "t", "client": "c", "hostname": "h", **bucket}
+    return {"buckets": {"b": {**meta, "events": events}}}
+
+
+def _event(i: int, **extra: Any) -> dict[str, Any]:
+    return {"timestamp": format_ns(1_700_000_000 * 10**9 + i * 10**9), "duration": 1.0,
+            "data": {"i": i, "title": "x},{\"y\":[{},{}]}"}, **extra}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-(2**63), 2**63 - 1))
+@example(-1)
+@example(0)
+def test_fast_timestamp_agrees_with_the_full_parser(ns: int) -> None:
+    text = format_ns(ns)
+    assert fast_timestamp(text) == parse_datetime(text) == ns
+    python = text.replace("T", " ").replace("Z", "+00:00")
+    assert fast_timestamp(python) == parse_datetime(python) == ns
+
+
+@pytest.mark.parametrize("text", ["2024-02-30T00:00:00Z", "2024-01-01T24:00:00Z",
+                                  "2024-01-01T10:00:00.Z", "2024-01-01T10:0a:00Z", "nope",
+                                  "1600-01-01T00:00:00Z", "2024-01-01T10:00:00+01:00"])
+def test_fast_timestamp_rejects_what_the_full_parser_rejects(text: str) -> None:
+    try:
+        want: Any = parse_datetime(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            fast_timestamp(text)
+    else:
+        assert fast_timestamp(text) == want
+
+
+@settings(max_examples=300)
+@given(st.integers(-(2**50) + 1, 2**50 - 1))
+def test_seconds_survive_json_floats_exactly(ns: int) -> None:
+    """aw-server-rust truncates seconds*1e9 (258.691000123 s → …122 ns); fastaw does not."""
+    assert seconds_ns(ns / 1e9) == ns
+
+
+def test_json_is_parsed_in_slices_whose_cuts_are_proven(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cuts guessed inside strings or nested objects are rejected and moved on."""
+    monkeypatch.setattr(jsonfmt, "CHUNK_BYTES", 64)
+    events = [_event(i) for i in range(200)]
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(_envelope(events), indent=2), encoding="utf-8")
+    env = Env(tmp_path / "store")
+    summary = _apply(env, path)
+    assert summary.events_imported == 200
+    got = sorted(e.start for e in Reader(env).events("b"))
+    assert got == sorted(parse_datetime(e["timestamp"]) for e in events)
+    env.close()
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda ev: ev.update(timestamp="yesterday"), '$.buckets["b"].events[57].timestamp'),
+    (lambda ev: ev.update(duration="1"), '$.buckets["b"].events[57].duration'),
+    (lambda ev: ev.pop("data"), '$.buckets["b"].events[57]'),
+    (lambda ev: ev.update(data=[1]), '$.buckets["b"].events[57].data'),
+    (lambda ev: ev.update(timestamp="2262-04-11T23:47:16Z", duration=10.0),
+     '$.buckets["b"].events[57]'),
+])
+def test_a_bad_record_is_named_and_nothing_is_imported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mutate: Any, message: str) -> None:
+    monkeypatch.setattr(jsonfmt, "CHUNK_BYTES", 500)
+    events = [_event(i) for i in range(100)]
+    mutate(events[57])
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(_envelope(events)), encoding="utf-8")
+    env = Env(tmp_path / "store")
+    with pytest.raises(BadRequest) as info:
+        _apply(env, path)
+    assert message in info.value.message
+    assert Reader(env).bucket_list() == []
+    env.close()
+
+
+def test_ndjson_errors_name_the_line(tmp_path: Path) -> None:
+    lines = ['{"bucket":{"id":"b","type":"t","client":"c","hostname":"h"}}']
+    lines += [json.dumps({"bucket": "b", **_event(i)}) for i in range(10)]
+    lines[7] = lines[7].replace('"duration": 1.0', '"duration": "x"')
+    path = tmp_path / "bad.ndjson"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env = Env(tmp_path / "store")
+    with pytest.raises(BadRequest, match="line 8"):
+        _apply(env, path)
+    assert Reader(env).bucket_list() == []
+    env.close()
+
+
+def test_both_reference_shapes_import(tmp_path: Path) -> None:
+    """aw-server (Python: no ids, +00:00, `name`, no metadata) and aw-server-rust shapes."""
+    python: dict[str, Any] = {"buckets": {"py": {
+        "id": "py", "created": "2024-01-01T10:00:00.123456+00:00", "name": None, "type": "t",
+        "client": "c", "hostname": "h", "data": {},
+        "events": [{"timestamp": "2024-01-01T10:00:00.123000+00:00", "duration": 1.5,
+                    "data": {"a": 1}}]}}}
+    rust: dict[str, Any] = {"buckets": {"rs": {
+        "id": "rs", "type": "t", "client": "c", "hostname": "h",
+        "created": "2024-01-01T10:00:00.123456789Z", "data": {"k": [1]},
+        "metadata": {"start": "2024-01-01T10:00:00Z", "end": None}, "last_updated": None,
+        "events": [{"id": 99, "timestamp": "2024-01-01T10:00:00.000000001Z",
+                    "duration": 0.25, "data": {"b": 1.0}}]}}}
+    env = Env(tmp_path / "store")
+    for name, body in (("py.json", python), ("rs.json", rust)):
+        (tmp_path / name).write_text(json.dumps(body), encoding="utf-8")
+        _apply(env, tmp_path / name)
+    reader = Reader(env)
+    (py_event,) = reader.events("py")
+    assert (py_event.start, py_event.duration, py_event.data) == (
+        parse_datetime("2024-01-01T10:00:00.123Z"), 1_500_000_000, b'{"a":1}')
+    (rs_event,) = reader.events("rs")
+    assert rs_event.start % 10**9 == 1 and rs_event.data == b'{"b":1.0}'
+    assert rs_event.id != 99 or reader.events("py")[0].id != 99  # ids are fresh
+    assert reader.bucket("rs").data == b'{"k":[1]}'  # type: ignore[union-attr]
+    assert reader.bucket("py").created == parse_datetime(  # type: ignore[union-attr]
+        "2024-01-01T10:00:00.123456Z")
+    env.close()
+
+
+def test_events_for_an_unknown_bucket_without_metadata_import_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "x.ndjson"
+    path.write_text(json.dumps({"bucket": "nowhere", **_event(1)}) + "\n", encoding="utf-8")
+    env = Env(tmp_path / "store")
+    with pytest.raises(BadRequest, match="no metadata"):
+        _apply(env, path)
+    env.close()
+
+
+@pytest.mark.parametrize(("content", "fmt"), [
+    (b'  {"buckets": {}}', "json"), (b'{"bucket":"a","timestamp":"2024"}\n', "ndjson"),
+    (b"PAR1....", "parquet"), (b"bucket,id,timestamp,duration,data\r\n", "csv"),
+])
+def test_detect_format_by_content(tmp_path: Path, content: bytes, fmt: str) -> None:
+    path = tmp_path / "file.bin"
+    path.write_bytes(content)
+    assert detect_format(path) == fmt
+
+
+def test_detect_format_refuses_sqlite_and_junk(tmp_path: Path) -> None:
+    (tmp_path / "a.db").write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
+    with pytest.raises(BadRequest, match="migrate"):
+        detect_format(tmp_path / "a.db")
+    (tmp_path / "b.txt").write_bytes(b"hello")
+    with pytest.raises(BadRequest, match="Unrecognized"):
+        detect_format(tmp_path / "b.txt")
