@@ -53,12 +53,19 @@ def flood(events: Events) -> Events:
     # cum_max never crosses a block boundary (a new block always compares as a new run).
     block = (data != data.shift()).fill_null(True).cum_sum().cast(pl.Int128) * _BLOCK
     before = (block + end).cum_max().shift(1)
-    runs = (
-        ordered.with_columns(_end=ts + pl.col("duration"))
-        .with_columns(_run=((block + ts - before >= PULSETIME_NS).fill_null(True)).cum_sum())
-        .group_by("_run", maintain_order=True)
-        .agg(pl.col("id").first(), ts.first(), end.max(), data.first())
+    run = pl.col("_run")
+    lifted = run.cast(pl.Int128) * _BLOCK
+    marked = ordered.with_columns(_end=ts + pl.col("duration")).with_columns(
+        _run=((block + ts - before >= PULSETIME_NS).fill_null(True)).cum_sum()
     )
+    # Runs are consecutive rows: first rows give id/start/data, last rows the max end
+    # (a segmented cum_max, lifted like the blocks above) — no hash group-by.
+    firsts = marked.filter(run != run.shift(1).fill_null(-1)).select("id", "timestamp", "data")
+    lasts = marked.select(
+        ((lifted + end).cum_max() - lifted).cast(pl.Int64).alias("_end"),
+        (run != run.shift(-1).fill_null(-1)).alias("_last"),
+    ).filter("_last")
+    runs = pl.concat([firsts, lasts.select("_end")], how="horizontal")
     gap = ts.shift(-1) - end
     half = pl.when((gap >= 0) & (gap < PULSETIME_NS)).then(gap // 2).otherwise(0)
     return (
