@@ -3,9 +3,11 @@ doubled slashes, no redirects; percent-decoded segments; HEAD for every GET rout
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from tests.api_helpers import BASE, BUCKET_BODY, assert_error, create_bucket, ev, insert
+from tests.api_helpers import BASE, BUCKET_BODY, assert_error, create_bucket, ev, insert, raw_call
 from tests.asgi_client import ASGIClient
 
 GET_ROUTES = [
@@ -108,6 +110,24 @@ def test_bucket_ids_are_percent_decoded(client: ASGIClient, encoded: str, bucket
     assert client.post(f"/api/0/buckets/{encoded}", json=BUCKET_BODY).status_code == 200
     assert list(client.get("/api/0/buckets/").json()) == [bucket_id]
     assert client.get(f"/api/0/buckets/{encoded}").json()["id"] == bucket_id
+
+
+def test_raw_utf8_in_the_path(client: ASGIClient) -> None:
+    """A client that sends UTF-8 unencoded (curl does) names the same bucket."""
+    headers = [(b"host", b"127.0.0.1:5600"), (b"content-type", b"application/json")]
+    status, _, body = raw_call(client, "POST", "/api/0/buckets/café ✓".encode(), headers,
+                               json.dumps(BUCKET_BODY).encode())
+    assert status == 200, body
+    assert list(client.get("/api/0/buckets/").json()) == ["café ✓"]
+    assert client.get("/api/0/buckets/caf%C3%A9%20%E2%9C%93").status_code == 200
+    status, _, _ = raw_call(client, "GET", b"/api/0/buckets/caf\xc3\xa9%20%E2%9C%93", headers)
+    assert status == 200
+    # the same in a query string (the export filter names buckets)
+    status, _, body = raw_call(client, "GET", "/api/0/export?bucket=café ✓".encode(), headers)
+    assert status == 200 and list(json.loads(body)["buckets"]) == ["café ✓"]
+    # bytes that are not UTF-8 cannot name it (nor crash anything)
+    status, _, _ = raw_call(client, "GET", b"/api/0/buckets/caf\xe9", headers)
+    assert status == 404
 
 
 def test_count_segment_wins_over_an_event_id(client: ASGIClient) -> None:

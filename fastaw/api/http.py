@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
 from fastaw.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -108,13 +108,17 @@ def attachment(filename: str) -> bytes:
 
 
 def split_path(raw_path: bytes) -> list[str]:
-    """Non-empty, percent-decoded path segments (doubled and trailing slashes vanish)."""
-    return [unquote(part) for part in raw_path.decode("latin-1").split("/") if part]
+    """Non-empty, percent-decoded path segments (doubled and trailing slashes vanish).
+
+    Segments are UTF-8, whether percent-encoded or sent raw (as curl does).
+    """
+    return [unquote_to_bytes(part).decode("utf-8", "replace")
+            for part in raw_path.split(b"/") if part]
 
 
 def parse_query(query_string: bytes) -> dict[str, str]:
     try:
-        return dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+        return dict(parse_qsl(query_string.decode("utf-8", "replace"), keep_blank_values=True))
     except ValueError as exc:
         raise BadRequest(f"Malformed query string: {exc}") from None
 
