@@ -232,6 +232,11 @@ def test_import_buckets_as_a_list(client: ASGIClient) -> None:
     assert len(events(client, "listed")) == 1
 
 
+def test_import_bucket_id_wins_over_the_map_key(client: ASGIClient) -> None:
+    do_import(client, {"buckets": {"key": bucket("real", ev("2020-01-01T00:00:00Z"))}})
+    assert list(client.get("/api/0/buckets/").json()) == ["real"]
+
+
 def test_import_map_key_is_used_without_an_id(client: ASGIClient) -> None:
     body = {"buckets": {"from-key": {**BUCKET_BODY, "events": [ev("2020-01-01T00:00:00Z")]}}}
     do_import(client, body)
