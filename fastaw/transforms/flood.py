@@ -45,27 +45,9 @@ def flood(events: Events) -> Events:
             PULSETIME_NS,
         )
         return from_pieces(ordered, pieces)
+    runs = _runs(ordered.with_columns(_end=pl.col("timestamp") + pl.col("duration")))
     ts = pl.col("timestamp")
     end = pl.col("_end")
-    data = pl.col("data")
-    # Running max of end *within* each block of consecutive equal data, without a slow
-    # `over`: lift block b to the disjoint Int128 range b·2⁶⁴ ± 2⁶³, so one global
-    # cum_max never crosses a block boundary (a new block always compares as a new run).
-    block = (data != data.shift()).fill_null(True).cum_sum().cast(pl.Int128) * _BLOCK
-    before = (block + end).cum_max().shift(1)
-    run = pl.col("_run")
-    lifted = run.cast(pl.Int128) * _BLOCK
-    marked = ordered.with_columns(_end=ts + pl.col("duration")).with_columns(
-        _run=((block + ts - before >= PULSETIME_NS).fill_null(True)).cum_sum()
-    )
-    # Runs are consecutive rows: first rows give id/start/data, last rows the max end
-    # (a segmented cum_max, lifted like the blocks above) — no hash group-by.
-    firsts = marked.filter(run != run.shift(1).fill_null(-1)).select("id", "timestamp", "data")
-    lasts = marked.select(
-        ((lifted + end).cum_max() - lifted).cast(pl.Int64).alias("_end"),
-        (run != run.shift(-1).fill_null(-1)).alias("_last"),
-    ).filter("_last")
-    runs = pl.concat([firsts, lasts.select("_end")], how="horizontal")
     gap = ts.shift(-1) - end
     half = pl.when((gap >= 0) & (gap < PULSETIME_NS)).then(gap // 2).otherwise(0)
     return (
@@ -77,3 +59,46 @@ def flood(events: Events) -> Events:
         .with_columns(duration=end - ts)
         .select(COLUMNS)
     )
+
+
+def _runs(ordered: pl.DataFrame) -> pl.DataFrame:
+    """Collapse equal-data runs: (id, timestamp, data) of the first event, max ``_end``.
+
+    A run continues while the data is unchanged and ``start - max(end so far in the run)``
+    is under 5 s. The exact "max so far" is a *segmented* cum_max; most lists never need
+    it: the global running max decides every row unless an earlier, different event
+    reaches past the run (containment). Those lists take the exact Int128 path.
+    """
+    ts, end, data = pl.col("timestamp"), pl.col("_end"), pl.col("data")
+    same = (data == data.shift()).fill_null(False)
+    reach = end.cum_max().shift(1)
+    new = ~same | (ts - reach >= PULSETIME_NS).fill_null(True)
+    sure = new | (ts - end.shift(1) < PULSETIME_NS)
+    marked = ordered.with_columns(_new=new, _sure=sure, _reach=reach, _max=end.cum_max())
+    first = pl.col("_new")
+    last = first.shift(-1).fill_null(True)
+    # a run's max end is the global running max at its last row, unless that value was
+    # already reached before the run started (then an earlier event covers the run)
+    covered = (pl.col("_max") <= pl.col("_reach").fill_null(pl.col("_max") - 1)) & ~(first & last)
+    marked = marked.with_columns(_first=first, _last=last, _covered=covered)
+    if marked["_sure"].all() and not marked.filter("_last")["_covered"].any():
+        firsts = marked.filter("_first").select("id", "timestamp", "data")
+        ends = marked.filter("_last").select(
+            pl.when(pl.col("_first")).then(end).otherwise(pl.col("_max")).alias("_end")
+        )
+        return pl.concat([firsts, ends], how="horizontal")
+    # exact path: lift block b (then run r) to the disjoint Int128 range b·2⁶⁴ ± 2⁶³ so
+    # one global cum_max never crosses a boundary
+    block = (~same).cum_sum().cast(pl.Int128) * _BLOCK
+    before = (block + end).cum_max().shift(1)
+    run = pl.col("_run")
+    lifted = run.cast(pl.Int128) * _BLOCK
+    marked = ordered.with_columns(
+        _run=((block + ts - before >= PULSETIME_NS).fill_null(True)).cum_sum()
+    )
+    firsts = marked.filter(run != run.shift(1).fill_null(-1)).select("id", "timestamp", "data")
+    lasts = marked.select(
+        ((lifted + end).cum_max() - lifted).cast(pl.Int64).alias("_end"),
+        (run != run.shift(-1).fill_null(-1)).alias("_last"),
+    ).filter("_last")
+    return pl.concat([firsts, lasts.select("_end")], how="horizontal")
