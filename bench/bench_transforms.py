@@ -32,10 +32,30 @@ APPS = [f"app-{i}" for i in range(140)] + [
     "Firefox", "Google-chrome", "code", "Slack", "Spotify", "thunderbird", "vim", "Telegram",
     "Discord", "Blender",
 ]  # fmt: skip
-WORDS = (
-    "GitHub issue pull request YouTube reddit Google Docs report budget meeting notes "
-    "ActivityWatch aw-server Inbox Gmail Minecraft Spotify draft review plan design"
-).split()
+WORDS = [
+    "GitHub",
+    "issue",
+    "pull",
+    "request",
+    "YouTube",
+    "reddit",
+    "Google",
+    "Docs",
+    "report",
+    "budget",
+    "meeting",
+    "notes",
+    "ActivityWatch",
+    "aw-server",
+    "Inbox",
+    "Gmail",
+    "Minecraft",
+    "Spotify",
+    "draft",
+    "review",
+    "plan",
+    "design",
+]
 
 RULES: list[list[Any]] = [
     [["Work"], {"type": "regex", "regex": "Google Docs|libreoffice|ReText"}],
@@ -123,12 +143,17 @@ def full_desktop_query(window: pl.DataFrame, afk: pl.DataFrame, lo: int, hi: int
     duration = tf.sum_durations(events)
     browser = tf.split_url_events(frame.empty())
     urls = tf.limit_events(tf.sort_by_duration(tf.merge_events_by_keys(browser, ["url"])), 100)
-    return [tf.to_json_bytes(x) for x in (app_events, title_events, cat_events, not_afk, urls)], duration
+    return [
+        tf.to_json_bytes(x) for x in (app_events, title_events, cat_events, not_afk, urls)
+    ], duration
 
 
 def bench(n: int) -> list[tuple[str, float]]:
     window = window_events(n)
-    end = int(window["timestamp"].max() + window["duration"].max())  # type: ignore[operator]
+    last = window["timestamp"].max()
+    longest = window["duration"].max()
+    assert isinstance(last, int) and isinstance(longest, int)
+    end = last + longest
     afk = afk_events(T0 - 3600 * S, end)
     lo, hi = T0, end
     clipped = tf.query_bucket_clip(window, lo, hi)
@@ -139,7 +164,9 @@ def bench(n: int) -> list[tuple[str, float]]:
     descending = tf.sort_by_timestamp(active).reverse()
     urls = window.with_columns(
         data=pl.concat_str(
-            pl.lit('{"url":"https://www.site'), (pl.col("id") % 5000).cast(pl.String), pl.lit('.com/p"}')
+            pl.lit('{"url":"https://www.site'),
+            (pl.col("id") % 5000).cast(pl.String),
+            pl.lit('.com/p"}'),
         )
     )
     cases: list[tuple[str, Callable[[], Any]]] = [

@@ -29,8 +29,9 @@ negative_durations = st.builds(lambda k, o: -(k * HALF_S + o), st.integers(0, 6)
 scalars = st.sampled_from([1, 1.0, "1", True, False, 2, 2.5, None, "a", "b", "", "A b"])
 values = scalars | st.lists(scalars, max_size=2)
 keys = st.sampled_from(["app", "title", "k", "status"])
+no_data: st.SearchStrategy[dict[str, Any]] = st.just({})
 datas = st.dictionaries(keys, values, max_size=3)
-small_datas = st.sampled_from(
+small_datas: st.SearchStrategy[dict[str, Any]] = st.sampled_from(
     [{}, {"k": 1}, {"k": 1.0}, {"k": "1"}, {"k": True}, {"k": 2}, {"j": 1}, {"k": 1, "j": 2}]
 )
 
@@ -65,8 +66,7 @@ def from_frame(df: pl.DataFrame) -> list[Ev]:
     assert df.columns == list(frame.COLUMNS), df.columns
     assert df.schema == frame.SCHEMA, df.schema
     return [
-        Ev(ts, dur, msgspec.json.decode(data), ident)
-        for ident, ts, dur, data in df.iter_rows()
+        Ev(ts, dur, msgspec.json.decode(data), ident) for ident, ts, dur, data in df.iter_rows()
     ]
 
 

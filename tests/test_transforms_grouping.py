@@ -181,9 +181,16 @@ class TestFilters:
     def test_rust_filter_keyvals_regex(self, impl: Any) -> None:
         evs = [ev(0, 1, {"key1": "value1"}), ev(1, 1, {"key1": "value2"})]
         evs.append(ev(2, 1, {"key2": "value3"}))
-        count = lambda k, p: len(run(impl, "filter_keyvals_regex", evs, k, p))  # noqa: E731
+
+        def count(key: str, pattern: str) -> int:
+            return len(run(impl, "filter_keyvals_regex", evs, key, pattern))
+
         assert (count("key1", "value"), count("key1", "value1")) == (2, 1)
-        assert (count("key2", "value"), count("key2", "value1"), count("key3", "value")) == (1, 0, 0)
+        assert (count("key2", "value"), count("key2", "value1"), count("key3", "value")) == (
+            1,
+            0,
+            0,
+        )
         assert run(impl, "filter_keyvals_regex", [ev(0, 1, {"key1": 100})], "key1", "value") == []
 
     def test_typed_values(self, impl: Any) -> None:

@@ -15,7 +15,7 @@ import tests.reference_transforms as ref
 from fastaw import transforms as tf
 from fastaw.timefmt import parse_datetime
 from tests.reference_transforms import Ev
-from tests.strategies import canon, event_lists, from_frame, small_datas, to_frame
+from tests.strategies import canon, event_lists, from_frame, no_data, small_datas, to_frame
 
 S = 1_000_000_000
 T0 = parse_datetime("2000-01-01T00:00:00Z")
@@ -254,7 +254,7 @@ class TestUnionNoOverlapUpstream:
 # --- properties: vectorized == reference -----------------------------------------------------
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(event_lists(data=small_datas))
 @example([Ev(0, 10, {"k": 1}), Ev(1, 5, {"k": 2}), Ev(8, 1, {"k": 1})])
 @example([Ev(0, 1, {"k": 1}), Ev(4_999_999_999, 1, {"k": 1}), Ev(7, 0, {"k": 1.0})])
@@ -268,8 +268,8 @@ def test_flood_negative_durations_match_reference(events: list[Ev]) -> None:
     assert canon(from_frame(tf.flood(to_frame(events)))) == canon(ref.flood(events))
 
 
-@settings(max_examples=400, deadline=None)
-@given(event_lists(), event_lists(data=st.just({})))
+@settings(max_examples=250, deadline=None)
+@given(event_lists(), event_lists(data=no_data))
 @example([Ev(0, 100, {}, 1), Ev(10, 10, {}, 2)], [Ev(15, 3), Ev(50, 10)])
 @example([Ev(0, 20)], [Ev(0, 10), Ev(5, 10), Ev(7, 0)])
 def test_filter_period_intersect_matches_reference(events: list[Ev], filters: list[Ev]) -> None:
@@ -278,7 +278,7 @@ def test_filter_period_intersect_matches_reference(events: list[Ev], filters: li
 
 
 @settings(max_examples=150, deadline=None)
-@given(event_lists(negative=True), event_lists(data=st.just({}), negative=True))
+@given(event_lists(negative=True), event_lists(data=no_data, negative=True))
 def test_filter_period_intersect_negative_matches_reference(
     events: list[Ev], filters: list[Ev]
 ) -> None:
@@ -312,3 +312,12 @@ def test_inputs_are_not_mutated() -> None:
         fn(a, b)
     tf.flood(a)
     assert a.equals(before_a) and b.equals(before_b)
+
+
+@pytest.mark.slow
+@settings(max_examples=5000, deadline=None)
+@given(event_lists(max_size=25, data=small_datas), event_lists(max_size=25, data=no_data))
+def test_heavy_flood_and_intersect_match_reference(events: list[Ev], filters: list[Ev]) -> None:
+    assert canon(from_frame(tf.flood(to_frame(events)))) == canon(ref.flood(events))
+    got = from_frame(tf.filter_period_intersect(to_frame(events), to_frame(filters)))
+    assert canon(got) == canon(ref.filter_period_intersect(events, filters))
