@@ -1,0 +1,158 @@
+"""The markdown section `bench_query.py` writes into RESULTS.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+from typing import TYPE_CHECKING, Any
+
+from querybench import QUERIES, QUERY_TITLES, SIZES, Cell
+
+if TYPE_CHECKING:
+    from bench_query import Bench, PeerRun
+
+TARGETS = {("full", "year"): 0.5, ("full", "10y"): 3.0, ("get", "month"): 0.08}
+SIZE_TITLES = {"day": "day", "week": "week", "month": "month", "year": "year",
+               "10y": "ten years"}
+
+
+def _s(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3f}" if value < 10 else f"{value:.1f}"
+
+
+def _warm(cell: Cell | None) -> str:
+    if cell is None:
+        return "—"
+    if cell.error and not cell.warm:
+        return "✗"
+    median = cell.warm_median
+    return "—" if median is None else f"{_s(median)} (n={len(cell.warm)})"
+
+
+def _cold(cell: Cell | None, kind: str = "cold") -> str:
+    if cell is None:
+        return "—"
+    value = getattr(cell, kind)
+    if value is None and cell.error:
+        return "✗ " + ("timeout" if "timed out" in cell.error else "error")
+    return _s(value)
+
+
+def _ratio(fastaw: Cell | None, reference: Cell | None) -> str:
+    if fastaw is None or reference is None:
+        return "—"
+    a, b = fastaw.warm_median, reference.warm_median
+    if a is None or b is None or a <= 0:
+        return "—"
+    return f"{b / a:,.0f}×" if b / a >= 10 else f"{b / a:.1f}×"
+
+
+def _target(query: str, size: str, fastaw: Cell | None) -> str:
+    limit = TARGETS.get((query, size))
+    if limit is None:
+        return ""
+    value = None if fastaw is None else fastaw.warm_median
+    verdict = "" if value is None else (" ✓" if value <= limit else " ✗")
+    return f"≤ {limit:g} s{verdict}"
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> str:
+    if not a or not b:
+        return "—"
+    diffs = [k for k in a if k in b and a[k] != b[k]]
+    return "same" if not diffs else "differs: " + ", ".join(
+        f"{k} {a[k]!r} vs {b[k]!r}" for k in diffs)
+
+
+def render(argv: list[str], bench: Bench, runs: list[PeerRun], data_note: str,
+           machine: list[str], seconds: float) -> str:
+    args = bench.args
+    by_name = {run.name: run for run in runs}
+    fa, ref = by_name.get("fastaw"), by_name.get("reference")
+    lines = [
+        f"Command: `{shlex.join(['python', 'bench/bench_query.py', *argv])}` "
+        f"({seconds / 60:.0f} min)",
+        "",
+        f"Date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        "",
+        *(f"{line}  " for line in machine),
+        "",
+        f"Data: {data_note}.",
+        "",
+        "Reference: " + (ref.failure or ref.load_note or "not run" if ref else "not run") + ".",
+        "",
+        "Seconds from sending the request to the last byte of the reply, on 127.0.0.1. "
+        "*Cold, no chunks*: first request after a server start with the column-chunk cache "
+        "emptied (fastaw builds the chunks of every window it reads). *Cold*: first request "
+        f"after a restart ({args.settle:g} s after the server answered, so the query "
+        "workers are up). *Warm*: median of the repeats (n). Periods end at the end of the "
+        "history; *day* is its last working day, *month* and *year* calendar ones. "
+        "reference/fastaw = ratio of warm medians (how many times faster fastaw is).",
+        "",
+        "| query | period | window events | fastaw cold, no chunks | fastaw cold | fastaw warm "
+        "| reference cold | reference warm | reference/fastaw | target |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for query in QUERIES:
+        if query not in args.queries:
+            continue
+        for size in SIZES:
+            if size not in args.sizes:
+                continue
+            a = fa.cells.get((query, size)) if fa else None
+            b = ref.cells.get((query, size)) if ref else None
+            get = fa.cells.get(("get", size)) if fa else None
+            events = get.summary.get("events") if get and get.summary else None
+            nochunks = _cold(a, "nochunks") if query == "full" else ""
+            lines.append(
+                f"| {QUERY_TITLES[query]} | {SIZE_TITLES[size]} | "
+                f"{'—' if events is None else f'{events:,}'} | {nochunks} | {_cold(a)} | "
+                f"{_warm(a)} | {_cold(b)} | {_warm(b)} | {_ratio(a, b)} | "
+                f"{_target(query, size, a)} |")
+    if fa and fa.hb_busy and fa.hb_idle:
+        times = ", ".join(_s(s) for s in fa.hb_query_seconds)
+        lines += [
+            "",
+            f"Heartbeats during the ten-year Activity query (fastaw): `{args.hb_rate:g}`/s "
+            "from a separate process over one keep-alive connection into their own bucket "
+            "(pulsetime 2 s, two alternating windows, durable commit before each reply), "
+            f"first {args.hb_idle:g} s idle, then while the query ran {len(fa.hb_query_seconds)} "
+            f"times back to back ({times} s). Latency = request sent → reply read; "
+            "*from schedule* also counts waiting for the previous reply. Target p99 ≤ 10 ms.",
+            "",
+            "| phase | heartbeats | per s | p50 ms | p99 ms | max ms | p99 from schedule ms "
+            "| errors |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            f"| idle | {fa.hb_idle.row()} |",
+            f"| during the query | {fa.hb_busy.row()} |",
+        ]
+    lines += [
+        "",
+        "Memory: sum over the server's process tree (HTTP worker(s) and query workers), "
+        "sampled every 50 ms during the one-year block (all its cold and warm requests). "
+        "VmRSS includes pages of the memory-mapped LMDB file that were read (shared, "
+        "counted once per process that touched them); RssAnon is private memory. "
+        "Target ≤ 400 MB.",
+        "",
+        "| peer | idle before, MiB | peak VmRSS, MiB | peak RssAnon, MiB |",
+        "|---|---:|---:|---:|",
+    ]
+    for run in runs:
+        if run.rss_year[0]:
+            lines.append(f"| {run.name} | {run.rss_idle / 2**20:.0f} | "
+                         f"{run.rss_year[0] / 2**20:.0f} | {run.rss_year[1] / 2**20:.0f} |")
+    if fa and ref:
+        lines += ["", "Same answers? (a few facts of each reply: totals, top apps, top "
+                  "categories, counts)", "", "| query | period | fastaw vs reference |",
+                  "|---|---|---|"]
+        for (query, size), cell in ref.cells.items():
+            mine = fa.cells.get((query, size))
+            lines.append(f"| {query} | {size} | "
+                         f"{_same(mine.summary if mine else {}, cell.summary)} |")
+    for run in runs:
+        errors = [f"{q} {s}: {c.error}" for (q, s), c in run.cells.items() if c.error]
+        if errors:
+            lines += ["", f"{run.name} errors: " + "; ".join(f"`{e}`" for e in errors)]
+    return "\n".join(lines) + "\n"
