@@ -94,10 +94,12 @@ def test_json_is_parsed_in_slices_whose_cuts_are_proven(tmp_path: Path,
     (lambda ev: ev.update(timestamp="2262-04-11T23:47:16Z", duration=10.0),
      '$.buckets["b"].events[57]'),
 ])
+@pytest.mark.parametrize("chunk", [500, 1 << 21])  # scalar and column-wise validation
 def test_a_bad_record_is_named_and_nothing_is_imported(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mutate: Any, message: str) -> None:
-    monkeypatch.setattr(jsonfmt, "CHUNK_BYTES", 500)
-    events = [_event(i) for i in range(100)]
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mutate: Any, message: str,
+        chunk: int) -> None:
+    monkeypatch.setattr(jsonfmt, "CHUNK_BYTES", chunk)
+    events = [_event(i) for i in range(600)]
     mutate(events[57])
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(_envelope(events)), encoding="utf-8")

@@ -6,12 +6,13 @@ Parquet is written to a file or a partitioned folder (Polars writes it, pulling 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
 from fastaw.errors import BadRequest
-from fastaw.exchange.selection import FORMATS, Selection
+from fastaw.exchange.selection import COLUMN_PAGE, FORMATS, Selection
 from fastaw.storage import Env
 
 CONTENT_TYPES: Final = {
@@ -50,6 +51,7 @@ def export_parquet(env: Env, selection: Selection, out: str | Path, *,
     """Write Parquet (one file, or a hive-partitioned folder); returns the event count."""
     from fastaw.exchange import parquet
 
+    selection = dataclasses.replace(selection, page=COLUMN_PAGE)
     if partitioned:
         return parquet.export_partitioned(env, selection, out)
     return parquet.export_file(env, selection, out)

@@ -30,6 +30,7 @@ import msgspec
 from fastaw.errors import BadRequest
 from fastaw.exchange.items import BucketItem, Item
 from fastaw.exchange.jsonfmt import is_envelope, read_envelope
+from fastaw.exchange.wire import VECTOR_MIN
 from fastaw.models import Bucket
 from fastaw.storage.bulk import BulkInserter, create_or_get
 from fastaw.storage.mutations import Writes
@@ -120,7 +121,12 @@ class Staged:
             inserter = inserters.get(index)
             if inserter is None:
                 inserter = inserters[index] = BulkInserter(writes, nums[index])
-            counts = inserter.add(starts, durations, datas)
+            stamps = None
+            if len(starts) >= VECTOR_MIN:
+                from fastaw.exchange.columns import format_starts
+
+                stamps = format_starts(starts)
+            counts = inserter.add(starts, durations, datas, stamps)
             summary.events_imported += counts.inserted
             summary.events_skipped += counts.skipped
             if progress is not None:

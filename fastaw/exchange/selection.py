@@ -15,9 +15,13 @@ import msgspec
 from fastaw.errors import BadRequest, NotFound
 from fastaw.models import render_bucket
 from fastaw.storage import Env
-from fastaw.storage.bulk import PAGE, BucketInfo, bucket_infos, iter_pages
+from fastaw.storage.bulk import BucketInfo, bucket_infos, iter_pages
 
 FORMATS = ("json", "ndjson", "csv", "parquet")
+#: Rows per read transaction for byte streams (≈ 3 MB of rows): bounds an export's memory.
+STREAM_PAGE = 16_384
+#: Rows per page for the columnar formats, where bigger pages vectorize better.
+COLUMN_PAGE = 65_536
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,7 @@ class Selection:
     buckets: list[str] | None = None
     start: int | None = None
     end: int | None = None
-    page: int = PAGE
+    page: int = STREAM_PAGE
     infos: list[BucketInfo] = field(default_factory=list, compare=False)
 
     def resolve(self, env: Env) -> Selection:

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import operator
 import struct
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from operator import itemgetter
 from typing import Any, Final, NamedTuple
 
 import msgspec
@@ -33,6 +36,7 @@ from fastaw.timefmt import format_ns
 PAGE: Final = 65_536
 _PREFIX: Final = struct.Struct(">IQ")
 _TAIL: Final = struct.Struct(">Q")
+_KEY: Final = struct.Struct(">IQQ")
 _DURATION: Final = struct.Struct(">q")
 _FLOATS: Final = msgspec.json.Encoder()
 _EVENT: Final = b'{"id":%d,"timestamp":"%b","duration":%b,"data":%b}'
@@ -73,40 +77,52 @@ def iter_pages(env: Env, num: int, start: int | None = None, end: int | None = N
     """Pages of (keys, values) of bucket ``num`` with ``start <= event start < end``.
 
     Newest first (ActivityWatch's export order: start descending, ties by id ascending)
-    or oldest first. Each page is read in its own transaction.
+    or oldest first. Each page is read in its own transaction; rows are pulled by the C
+    iterator and only the page's last row is compared with the range end.
     """
     low, high = _bounds(num, start, end)
     while low < high:
-        key_list: list[bytes] = []
-        value_list: list[bytes] = []
         with env.read() as txn, txn.cursor(db=env.events) as cursor:
             if newest_first:
                 found = cursor.prev() if cursor.set_range(high) else cursor.last()
-                walk = cursor.iterprev(keys=True, values=True) if found else iter(())
-                for key, value in walk:
-                    if key < low:
-                        break
-                    key_list.append(key)
-                    value_list.append(value)
-                    if len(key_list) >= page:
-                        break
-            elif cursor.set_range(low):
-                for key, value in cursor:
-                    if key >= high:
-                        break
-                    key_list.append(key)
-                    value_list.append(value)
-                    if len(key_list) >= page:
-                        break
-        if not key_list:
+                pairs = list(islice(cursor.iterprev(), page)) if found else []
+                if pairs and pairs[-1][0] < low:
+                    pairs = pairs[:bisect_left(pairs, _neg(low), key=_neg_key)]
+            else:
+                pairs = list(islice(cursor.iternext(), page)) if cursor.set_range(low) else []
+                if pairs and pairs[-1][0] >= high:
+                    pairs = pairs[:bisect_left(pairs, high, key=itemgetter(0))]
+        if not pairs:
             return
+        key_list = [key for key, _ in pairs]
+        value_list = [value for _, value in pairs]
         yield key_list, value_list
-        if len(key_list) < page:
+        if len(pairs) < page:
             return
         if newest_first:
             high = key_list[-1]
         else:
             low = key_list[-1] + b"\x00"
+
+
+class _Desc:
+    """Orders byte strings descending, for bisecting a newest-first page."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+
+    def __lt__(self, other: _Desc) -> bool:
+        return self.key > other.key
+
+
+def _neg(key: bytes) -> _Desc:
+    return _Desc(key)
+
+
+def _neg_key(pair: tuple[bytes, bytes]) -> _Desc:
+    return _Desc(pair[0])
 
 
 class InsertCounts(NamedTuple):
@@ -145,8 +161,10 @@ class BulkInserter:
         return (old is not None and old[0] <= start <= old[1]) or (
             new is not None and new[0] <= start <= new[1])
 
-    def add(self, starts: Sequence[int], durations: Sequence[int], datas: Sequence[bytes]
-            ) -> InsertCounts:
+    def add(self, starts: Sequence[int], durations: Sequence[int], datas: Sequence[bytes],
+            stamps: Sequence[bytes] | None = None) -> InsertCounts:
+        """Insert one batch; ``stamps``, when given, must be ``format_ns(start)`` of each row
+        (a caller with a vectorized formatter saves the per-row call)."""
         writes, num = self.writes, self.num
         env, txn = writes.env, writes.txn
         keep = self._fresh(starts, durations, datas)
@@ -160,16 +178,19 @@ class BulkInserter:
         raw_next = txn.get(b"next_id", db=env.meta)
         first_id = max(1, keys.read_u64(raw_next) if raw_next is not None else 1)
         seconds = encode_durations(kept_durations)
-        pack_prefix, pack_tail, pack_duration = _PREFIX.pack, _TAIL.pack, _DURATION.pack
+        texts = [format_ns(start).encode() for start in kept_starts] if stamps is None \
+            else [stamps[i] for i in keep]
+        pack_key, pack_tail, pack_duration = _KEY.pack, _TAIL.pack, _DURATION.pack
         rows: list[tuple[bytes, bytes]] = []
         ids: list[tuple[bytes, bytes]] = []
         event_id = first_id
-        for i, start, duration, text in zip(keep, kept_starts, kept_durations, seconds,
-                                            strict=True):
-            prefix = pack_prefix(num, start + keys.SIGN)
-            rows.append((prefix + pack_tail(keys.MAX_U64 - event_id), pack_duration(duration)
-                         + _EVENT % (event_id, format_ns(start).encode(), text, datas[i])))
-            ids.append((pack_tail(event_id), prefix))
+        sign, top = keys.SIGN, keys.MAX_U64
+        for i, start, duration, text, stamp in zip(keep, kept_starts, kept_durations, seconds,
+                                                   texts, strict=True):
+            key = pack_key(num, start + sign, top - event_id)
+            rows.append((key, pack_duration(duration)
+                         + _EVENT % (event_id, stamp, text, datas[i])))
+            ids.append((pack_tail(event_id), key[:12]))
             event_id += 1
         with txn.cursor(db=env.events) as cursor:
             cursor.putmulti(rows)
