@@ -141,7 +141,9 @@ class Env:
         while True:
             self.gate.acquire_shared()
             try:
-                return self.lmdb.begin(write=write, buffers=buffers)
+                if buffers:  # two calls: the lmdb stubs type `buffers` as a Literal
+                    return self.lmdb.begin(write=write, buffers=True)
+                return self.lmdb.begin(write=write)
             except lmdb.MapResizedError:
                 self.gate.release_shared()
                 with self.gate.exclusive():
