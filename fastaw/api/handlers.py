@@ -203,8 +203,9 @@ def _pulsetime(request: Request) -> int:
         raise BadRequest(
             f"Invalid query parameter `pulsetime`: {raw!r} must be a finite number >= 0"
         )
+    ns = seconds * 1e9
     # Saturate like aw-server-rust: 1e300 s is "merge anything", not an overflow.
-    return min(int(min(seconds * 1e9, float(MAX_NS))), MAX_NS)
+    return MAX_NS if ns >= MAX_NS else int(ns)
 
 
 async def heartbeat(server: Server, request: Request) -> Response:
