@@ -120,14 +120,10 @@ class App:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    server = self.startup()
+                    self.startup()
                 except Exception as exc:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
-                # Under a real server, start the query workers now, not on the first query.
-                from fastaw.api.querying import pool_of
-
-                pool_of(server).warm_up()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.shutdown()
