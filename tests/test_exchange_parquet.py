@@ -88,3 +88,65 @@ def test_partitioned_read_by_polars_and_duckdb(store: Env, tmp_path: Path) -> No
         f"SELECT bucket, timestamp_ns, duration_ns, data FROM read_parquet('{root}/**/*.parquet',"
         " hive_partitioning = true)").fetchall()
     assert sorted((str(b), s, d, x) for b, s, d, x in rows) == _rows(HISTORY)
+
+
+def _foreign(path: Path, data: list[str]) -> None:
+    """A Parquet file written by someone else: ms timestamps, float seconds, no metadata."""
+    pl.DataFrame({
+        "bucket": ["b"] * len(data),
+        "timestamp": pl.Series([1_700_000_000_000 + i for i in range(len(data))],
+                               dtype=pl.Int64).cast(pl.Datetime("ms", "UTC")),
+        "duration": [0.5 * i for i in range(len(data))],
+        "data": data,
+    }).write_parquet(path)
+
+
+def _apply(env: Env, path: Path) -> Any:
+    from fastaw.exchange import stage_file
+    from fastaw.storage import Writer
+
+    writer = Writer(env)
+    writer.start()
+    try:
+        staged = stage_file(path)
+        try:
+            return writer.run_sync(staged.apply)
+        finally:
+            staged.close()
+    finally:
+        writer.stop()
+
+
+def test_foreign_parquet_merges_into_an_existing_bucket(tmp_path: Path) -> None:
+    from fastaw.errors import BadRequest
+    from fastaw.storage import Reader
+
+    path = tmp_path / "foreign.parquet"
+    _foreign(path, ['{"b":1, "a":2}', '{"x":[1.0]}', "{}"])
+    env = load(tmp_path / "store", History(buckets=[], events={}))
+    with pytest.raises(BadRequest, match="no metadata"):  # bucket b does not exist
+        _apply(env, path)
+    load_bucket = History(buckets=[Bucket(id="b", num=0, type="t", client="c", hostname="h",
+                                          created=0)], events={"b": []})
+    env.close()
+    env = load(tmp_path / "store", load_bucket)
+    summary = _apply(env, path)
+    assert summary.events_imported == 3 and summary.buckets_merged == ["b"]
+    rows = sorted((e.start, e.duration, e.data) for e in Reader(env).events("b"))
+    assert rows == [(1_700_000_000_000_000_000, 0, b'{"a":2,"b":1}'),
+                    (1_700_000_000_001_000_000, 500_000_000, b'{"x":[1.0]}'),
+                    (1_700_000_000_002_000_000, 1_000_000_000, b"{}")]
+    env.close()
+
+
+def test_a_bad_parquet_row_is_named(tmp_path: Path) -> None:
+    from fastaw.errors import BadRequest
+
+    path = tmp_path / "bad.parquet"
+    _foreign(path, ["{}"] * 5 + ["[1]"] + ["{}"] * 3)
+    history = History(buckets=[Bucket(id="b", num=0, type="t", client="c", hostname="h",
+                                      created=0)], events={"b": []})
+    env = load(tmp_path / "store", history)
+    with pytest.raises(BadRequest, match=r"bad.parquet row 5 \(`data`\)"):
+        _apply(env, path)
+    env.close()

@@ -49,7 +49,7 @@ class _Line(msgspec.Struct, kw_only=True):
     bucket: str | _NdBucket
     timestamp: str | None = None
     duration: float = 0.0
-    data: dict[str, Any] | None = None
+    data: msgspec.Raw = msgspec.Raw(b"null")  # a missing `data` is reported as not an object
     id: Any = None
 
 
@@ -112,7 +112,7 @@ def read_lines(stream: IO[bytes]) -> Iterator[Item]:
                 bucket = to_bucket(line.bucket.id or "", line.bucket, f"line {number}")
                 yield BucketItem(bucket.id, bucket)
                 continue
-            if line.timestamp is None or line.data is None:
+            if line.timestamp is None:
                 raise BadRequest(
                     f"Invalid NDJSON at line {number}: an event line needs `timestamp` and "
                     "`data`")

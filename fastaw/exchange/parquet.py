@@ -31,8 +31,14 @@ from fastaw.errors import BadRequest
 from fastaw.exchange.columns import PARQUET_SCHEMA, page_frame, parquet_columns
 from fastaw.exchange.items import BucketItem, EventsItem, Item
 from fastaw.exchange.selection import Selection, buckets_map_json
-from fastaw.exchange.wire import WireBucket, check_event, seconds_ns, to_bucket
-from fastaw.models import canonical_data
+from fastaw.exchange.wire import (
+    SAFE,
+    WireBucket,
+    canonical_datas,
+    check_event,
+    seconds_ns,
+    to_bucket,
+)
 from fastaw.storage import Env
 
 META_KEY: Final = "fastaw.buckets"
@@ -187,69 +193,63 @@ def _hive_bucket(file: Path, root: Path) -> str | None:
     return None
 
 
-def _column(batch: pl.DataFrame, exact: str, plain: str, where: str) -> list[Any]:
-    """Exact ns from ``exact`` when present, else from ``plain`` (datetime or seconds)."""
+def _column(batch: pl.DataFrame, exact: str, plain: str, where: str) -> pl.Series:
+    """Exact ns from ``exact`` when present, else from ``plain`` (datetime or duration)."""
     if exact in batch.columns:
-        return batch[exact].cast(pl.Int64).to_list()
+        return batch[exact].cast(pl.Int64)
     if plain not in batch.columns:
         raise BadRequest(f"{where} has no `{plain}` column")
     column = batch[plain]
     if isinstance(column.dtype, pl.Datetime):
-        return column.dt.cast_time_unit("ns").dt.epoch("ns").to_list()
+        return column.dt.cast_time_unit("ns").dt.epoch("ns")
     if isinstance(column.dtype, pl.Duration):
-        return column.dt.total_nanoseconds().to_list()
+        return column.dt.total_nanoseconds()
     raise BadRequest(f"{where}: column `{plain}` must be a timestamp or `{exact}` must exist")
 
 
+def _durations(batch: pl.DataFrame, where: str) -> pl.Series:
+    if "duration_ns" in batch.columns:
+        return batch["duration_ns"].cast(pl.Int64)
+    if "duration" not in batch.columns:
+        return pl.Series([0] * batch.height, dtype=pl.Int64)
+    column = batch["duration"]
+    if isinstance(column.dtype, pl.Duration):
+        return column.dt.total_nanoseconds()
+    if not column.dtype.is_numeric():
+        raise BadRequest(f"{where}: column `duration` must be numeric (seconds)")
+    seconds = column.cast(pl.Float64).to_list()
+    return pl.Series([None if x is None else seconds_ns(x) for x in seconds], dtype=pl.Int64)
+
+
 def _batch_events(batch: pl.DataFrame, where: str, first_row: int) -> Iterator[EventsItem]:
+    """The batch's events per bucket, validated column-wise; errors name the row."""
     if batch.height == 0:
         return
-    starts = _column(batch, "timestamp_ns", "timestamp", where)
-    if "duration_ns" in batch.columns:
-        durations = batch["duration_ns"].cast(pl.Int64).to_list()
-    elif "duration" in batch.columns and batch["duration"].dtype.is_numeric():
-        seconds = batch["duration"].cast(pl.Float64).to_list()
-        durations = [None if x is None else seconds_ns(x) for x in seconds]
-    else:
-        durations = [0] * batch.height
     if "data" not in batch.columns:
         raise BadRequest(f"{where} has no `data` column")
-    decoded = _decode_data(batch["data"].cast(pl.String).to_list(), where, first_row)
-    groups: dict[str, EventsItem] = {}
-    for i, (bucket_id, start, duration, data) in enumerate(
-            zip(batch["bucket"].to_list(), starts, durations, decoded, strict=True)):
-        place = f"{where} row {first_row + i}"
-        if start is None or duration is None or bucket_id is None:
-            raise BadRequest(f"Invalid event at {place}: bucket, timestamp and duration "
-                             "must not be null")
-        check_event(start, duration, place)
-        group = groups.get(bucket_id)
-        if group is None:
-            group = groups[bucket_id] = EventsItem(bucket_id, [], [], [])
-        group.starts.append(start)
-        group.durations.append(duration)
-        group.datas.append(canonical_data(data))
-    yield from groups.values()
+    frame = pl.DataFrame({
+        "row": pl.int_range(first_row, first_row + batch.height, eager=True),
+        "bucket": batch["bucket"].cast(pl.String),
+        "start": _column(batch, "timestamp_ns", "timestamp", where),
+        "duration": _durations(batch, where),
+        "data": batch["data"].cast(pl.String),
+    })
+    nulls = frame.filter(pl.any_horizontal(pl.all().is_null()))
+    if nulls.height:
+        raise BadRequest(f"Invalid event at {where} row {nulls['row'][0]}: bucket, timestamp, "
+                         "duration and data must not be null")
+    for (bucket_id,), part in frame.partition_by("bucket", as_dict=True,
+                                                 maintain_order=True).items():
+        rows = part["row"].to_list()
 
+        def place(i: int, field: str, rows: list[int] = rows) -> str:
+            return f"{where} row {rows[i]}" + (f" (`{field}`)" if field else "")
 
-def _decode_data(datas: list[str | None], where: str, first_row: int) -> list[dict[str, Any]]:
-    """Decode a column of data JSON texts in one msgspec call; 400 naming the first bad row."""
-    if all(text is not None for text in datas):
-        try:
-            decoded = msgspec.json.decode("[" + ",".join(datas) + "]")  # type: ignore[arg-type]
-            if isinstance(decoded, list) and len(decoded) == len(datas) and all(
-                    isinstance(value, dict) for value in decoded):
-                return decoded
-        except msgspec.DecodeError:
-            pass
-    for i, text in enumerate(datas):
-        place = f"{where} row {first_row + i}"
-        if text is None:
-            raise BadRequest(f"Invalid data at {place}: null")
-        try:
-            value = msgspec.json.decode(text)
-        except msgspec.DecodeError as exc:
-            raise BadRequest(f"Invalid data at {place}: {exc}") from None
-        if not isinstance(value, dict):
-            raise BadRequest(f"Invalid data at {place}: expected a JSON object")
-    raise BadRequest(f"Invalid data in {where}")  # pragma: no cover - unreachable
+        starts = part["start"].to_list()
+        durations = part["duration"].to_list()
+        texts = [text.encode() for text in part["data"].to_list()]
+        datas = canonical_datas(texts, place, 0)
+        if max(map(abs, starts)) > SAFE or max(map(abs, durations)) > SAFE:
+            for i, (start, duration) in enumerate(zip(starts, durations, strict=True)):
+                check_event(start, duration, place(i, ""))
+        yield EventsItem(str(bucket_id), starts, durations, datas)

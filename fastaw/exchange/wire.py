@@ -16,7 +16,7 @@ from __future__ import annotations
 import decimal
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final, cast
 
 import msgspec
@@ -31,15 +31,19 @@ _DAYS: dict[str, int] = {}
 _ZERO_OFFSETS: Final = ("+00:00", "-00:00")
 _NS: Final = 1_000_000_000
 _EXACT: Final = float(2**50)
-_SAFE: Final = 2**62  # |start|, |duration| below this: start + duration cannot overflow
+SAFE: Final = 2**62  # |start|, |duration| below this: start + duration cannot overflow
 _canonical: Final = msgspec.json.Encoder(order="sorted")
+_objects: Final = msgspec.json.Decoder(list[dict[str, Any]])
 
 
 class WireEvent(msgspec.Struct, gc=False):
-    """One event as export files carry it (either reference server's shape, or fastaw's)."""
+    """One event as export files carry it (either reference server's shape, or fastaw's).
+
+    ``data`` stays raw JSON here: `canonical_datas` checks a whole batch at once.
+    """
 
     timestamp: str
-    data: JSONObject
+    data: msgspec.Raw
     duration: float = 0.0
     id: Any = None
 
@@ -136,8 +140,7 @@ def events_of(wires: list[WireEvent], place: Place, base: int, bucket_id: str) -
     """
     texts = [wire.timestamp for wire in wires]
     seconds = [wire.duration for wire in wires]
-    encode = _canonical.encode
-    datas = [encode(wire.data) for wire in wires]
+    datas = canonical_datas([wire.data for wire in wires], place, base)
     starts: list[int | None]
     durations: list[int | None]
     if len(wires) >= VECTOR_MIN:
@@ -162,11 +165,42 @@ def events_of(wires: list[WireEvent], place: Place, base: int, bucket_id: str) -
                                  ) from None
     done_starts = cast(list[int], starts)
     done_durations = cast(list[int], durations)
-    if done_durations and (max(done_durations) > _SAFE or min(done_durations) < -_SAFE or
-                           max(done_starts) > _SAFE or min(done_starts) < -_SAFE):
+    if done_durations and (max(done_durations) > SAFE or min(done_durations) < -SAFE or
+                           max(done_starts) > SAFE or min(done_starts) < -SAFE):
         for i, (start, duration) in enumerate(zip(done_starts, done_durations, strict=True)):
             check_event(start, duration, place(base + i, ""))
     return EventsItem(bucket_id, done_starts, done_durations, datas)
+
+
+def canonical_datas(raws: Sequence[Any], place: Place, base: int) -> list[bytes]:
+    """Canonical JSON of each data text (bytes-like); 400 naming the first non-object.
+
+    One decode and one encode for the whole batch: when the texts already are canonical
+    (exports of fastaw, and usually of aw-server-rust), the re-encoded batch equals them
+    byte for byte and they are kept as they are.
+    """
+    if not raws:
+        return []
+    joined = b"[" + b",".join(raws) + b"]"
+    try:
+        decoded = _objects.decode(joined)
+    except msgspec.DecodeError:  # (ValidationError included) find and name the bad one
+        return [_one_data(raw, place, base + i) for i, raw in enumerate(raws)]
+    if len(decoded) != len(raws):
+        return [_one_data(raw, place, base + i) for i, raw in enumerate(raws)]
+    if _canonical.encode(decoded) == joined:
+        return [bytes(raw) for raw in raws]
+    return [_canonical.encode(value) for value in decoded]
+
+
+def _one_data(raw: Any, place: Place, index: int) -> bytes:
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"Invalid data at {place(index, 'data')}: {exc}") from None
+    if not isinstance(value, dict):
+        raise BadRequest(f"Invalid data at {place(index, 'data')}: expected a JSON object")
+    return canonical_data(value)
 
 
 def check_event(start: int, duration: int, where: str) -> None:
