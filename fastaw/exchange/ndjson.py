@@ -18,18 +18,21 @@ import reads blocks of lines and decodes each block with msgspec's ``decode_line
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import IO, Any, Final
+from itertools import groupby
+from operator import attrgetter
+from typing import IO, Any, Final, cast
 
 import msgspec
 
 from fastaw.errors import BadRequest
 from fastaw.exchange.items import BucketItem, Item
 from fastaw.exchange.selection import Selection, bucket_json
-from fastaw.exchange.wire import WireBucket, WireEvent, events_of, to_bucket
+from fastaw.exchange.wire import WireBucket, events_of, to_bucket
 from fastaw.storage import Env
 
 BLOCK_BYTES: Final = 1 << 22
-BATCH: Final = 50_000
+_BUCKET: Final = attrgetter("bucket")
+_TIMESTAMP: Final = attrgetter("timestamp")
 
 
 def export_lines(env: Env, selection: Selection) -> Iterator[bytes]:
@@ -95,32 +98,39 @@ def _blocks(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
         yield line, rest
 
 
-def _line_place(number: int, field: str) -> str:
-    return f"line {number}" + (f" (`{field}`)" if field else "")
+def _line_numbers(block: bytes, first_line: int) -> list[int]:
+    """Line numbers of the non-blank lines of a block (computed only to name an error)."""
+    return [first_line + i for i, text in enumerate(block.split(b"\n")) if text.strip()]
 
 
 def read_lines(stream: IO[bytes]) -> Iterator[Item]:
-    """Validated buckets and event batches of an NDJSON stream."""
-    batch: list[WireEvent] = []
-    batch_bucket = ""
-    batch_line = 0
+    """Validated buckets and event batches of an NDJSON stream, a block of lines at a time.
+
+    Event lines are grouped into runs of one bucket and validated column-wise; line numbers
+    are worked out only when a line has to be named in an error.
+    """
     for first_line, block in _blocks(stream):
         lines = _decode_block(block, first_line)
-        numbers = [first_line + i for i, text in enumerate(block.split(b"\n")) if text.strip()]
-        for number, line in zip(numbers, lines, strict=True):
-            if isinstance(line.bucket, _NdBucket):
-                bucket = to_bucket(line.bucket.id or "", line.bucket, f"line {number}")
-                yield BucketItem(bucket.id, bucket)
-                continue
-            if line.timestamp is None:
-                raise BadRequest(
-                    f"Invalid NDJSON at line {number}: an event line needs `timestamp` and "
-                    "`data`")
-            if line.bucket != batch_bucket or len(batch) >= BATCH or \
-                    number != batch_line + len(batch):
-                if batch:
-                    yield events_of(batch, _line_place, batch_line, batch_bucket)
-                batch, batch_bucket, batch_line = [], line.bucket, number
-            batch.append(WireEvent(line.timestamp, line.data, line.duration))
-    if batch:
-        yield events_of(batch, _line_place, batch_line, batch_bucket)
+        numbers: list[int] = []
+
+        def place(index: int, field: str, block: bytes = block, first: int = first_line,
+                  numbers: list[int] = numbers) -> str:
+            if not numbers:
+                numbers.extend(_line_numbers(block, first))
+            return f"line {numbers[index]}" + (f" (`{field}`)" if field else "")
+
+        base = 0
+        for key, run in groupby(lines, key=_BUCKET):
+            group = list(run)
+            if type(key) is not str:  # bucket lines (equal ones repeated are grouped too)
+                for offset, line in enumerate(group):
+                    meta = cast(_NdBucket, line.bucket)
+                    bucket = to_bucket(meta.id or "", meta, place(base + offset, ""))
+                    yield BucketItem(bucket.id, bucket)
+            else:
+                if None in map(_TIMESTAMP, group):
+                    offset = [line.timestamp for line in group].index(None)
+                    raise BadRequest(f"Invalid NDJSON at {place(base + offset, '')}: an event "
+                                     "line needs `timestamp` and `data`")
+                yield events_of(group, place, base, key)
+            base += len(group)

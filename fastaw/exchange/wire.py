@@ -131,8 +131,9 @@ def json_place(path: str) -> Place:
 VECTOR_MIN: Final = 256  # below this many events, Polars' per-call overhead isn't worth it
 
 
-def events_of(wires: list[WireEvent], place: Place, base: int, bucket_id: str) -> EventsItem:
-    """Validate decoded events; ``place(base + i, field)`` names event i in a 400.
+def events_of(wires: Sequence[Any], place: Place, base: int, bucket_id: str) -> EventsItem:
+    """Validate decoded events (`WireEvent`s, or anything with its three attributes);
+    ``place(base + i, field)`` names event i in a 400.
 
     Large batches parse timestamps and convert durations column-wise (Polars); every value
     the fast paths leave out (unusual shapes, out-of-range years, huge durations) and every

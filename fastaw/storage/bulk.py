@@ -20,7 +20,7 @@ import operator
 import struct
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import islice
+from itertools import islice, repeat
 from operator import itemgetter
 from typing import Any, Final, NamedTuple
 
@@ -173,30 +173,28 @@ class BulkInserter:
         # ascending keys fill B-tree pages (LMDB splits an appended-to page at its end);
         # descending inserts (exports are newest first) would leave them half empty
         keep.sort(key=starts.__getitem__)
-        kept_starts = [starts[i] for i in keep]
-        kept_durations = [durations[i] for i in keep]
+        get = operator.itemgetter(*keep) if len(keep) > 1 else (lambda seq: (seq[keep[0]],))
+        kept_starts = list(get(starts))
+        kept_durations = list(get(durations))
+        kept_datas = get(datas)
+        texts = [format_ns(start).encode() for start in kept_starts] if stamps is None \
+            else get(stamps)
         raw_next = txn.get(b"next_id", db=env.meta)
         first_id = max(1, keys.read_u64(raw_next) if raw_next is not None else 1)
-        seconds = encode_durations(kept_durations)
-        texts = [format_ns(start).encode() for start in kept_starts] if stamps is None \
-            else [stamps[i] for i in keep]
-        pack_key, pack_tail, pack_duration = _KEY.pack, _TAIL.pack, _DURATION.pack
-        rows: list[tuple[bytes, bytes]] = []
-        ids: list[tuple[bytes, bytes]] = []
-        event_id = first_id
-        sign, top = keys.SIGN, keys.MAX_U64
-        for i, start, duration, text, stamp in zip(keep, kept_starts, kept_durations, seconds,
-                                                   texts, strict=True):
-            key = pack_key(num, start + sign, top - event_id)
-            rows.append((key, pack_duration(duration)
-                         + _EVENT % (event_id, stamp, text, datas[i])))
-            ids.append((pack_tail(event_id), key[:12]))
-            event_id += 1
+        ids = range(first_id, first_id + len(keep))
+        # column-wise: map/zip run in C, only the event JSON is formatted per row
+        flipped = [start + keys.SIGN for start in kept_starts]
+        prefixes = list(map(_PREFIX.pack, repeat(num), flipped))
+        row_keys = list(map(operator.add, prefixes, map(_TAIL.pack, map(
+            operator.sub, repeat(keys.MAX_U64), ids))))
+        rendered = [_EVENT % row for row in zip(
+            ids, texts, encode_durations(kept_durations), kept_datas, strict=True)]
+        values = list(map(operator.add, map(_DURATION.pack, kept_durations), rendered))
         with txn.cursor(db=env.events) as cursor:
-            cursor.putmulti(rows)
+            cursor.putmulti(zip(row_keys, values, strict=True))
         with txn.cursor(db=env.ids) as cursor:
-            cursor.putmulti(ids)
-        txn.put(b"next_id", keys.u64(event_id), db=env.meta)
+            cursor.putmulti(zip(map(_TAIL.pack, ids), prefixes, strict=True))
+        txn.put(b"next_id", keys.u64(first_id + len(keep)), db=env.meta)
         stats = writes.stats(num)
         stats.count += len(keep)
         stats.max_duration = max(stats.max_duration, max(kept_durations))
@@ -205,7 +203,7 @@ class BulkInserter:
         stats.end = end if stats.end is None else max(stats.end, end)
         stats.anchor = None
         writes._put_stats(num, stats)
-        for window in {(start + keys.SIGN) >> keys.CHUNK_SHIFT for start in kept_starts}:
+        for window in _windows(kept_starts):
             writes.touched.add(keys.window_key(num, window))
         low, high = min(kept_starts), max(kept_starts)
         if self.new is not None:
@@ -217,6 +215,10 @@ class BulkInserter:
                ) -> list[int]:
         """Indexes of the rows that duplicate neither a stored row nor an earlier row."""
         repeats = len(set(starts)) != len(starts)
+        low, high = min(starts), max(starts)
+        if not repeats and not any(span is not None and span[0] <= high and low <= span[1]
+                                   for span in (self.old, self.new)):
+            return list(range(len(starts)))  # nothing stored or seen can be equal
         seen: set[tuple[int, int, bytes]] = set()
         keep: list[int] = []
         txn, num = self.writes.txn, self.num
@@ -234,6 +236,22 @@ class BulkInserter:
                     seen.add(signature)
                 keep.append(i)
         return keep
+
+
+def _windows(ascending: list[int]) -> Iterator[int]:
+    """The chunk windows holding at least one of these (sorted) starts."""
+    window = keys.window_of(ascending[0])
+    last = keys.window_of(ascending[-1])
+    while window <= last:
+        first, end = keys.window_bounds(window)
+        found = bisect_left(ascending, first)
+        if found < len(ascending) and ascending[found] <= end:
+            yield window
+            window += 1
+        elif found < len(ascending):
+            window = keys.window_of(ascending[found])
+        else:
+            return
 
 
 def encode_durations(durations: Sequence[int]) -> list[bytes]:
