@@ -18,7 +18,10 @@ time from the store; a partitioned export holds at most `PART_ROWS` rows of one 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,11 +51,47 @@ READ_BATCH: Final = 65_536
 _SCHEMA: Final[dict[str, Any]] = {"bucket": pl.String, **PARQUET_SCHEMA}
 
 
+def _prefetched(env: Env, selection: Selection
+                ) -> Iterator[tuple[str, list[bytes], list[bytes]]]:
+    """(bucket id, keys, values) pages, read one page ahead on a thread: reading rows holds
+    the GIL, Polars' decoding and Parquet encoding of the previous page do not."""
+    pages: queue.Queue[Any] = queue.Queue(maxsize=2)
+    done = object()
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for info in selection.infos:
+                for key_list, value_list in selection.pages(env, info, newest_first=False):
+                    if stop.is_set():
+                        return
+                    pages.put((info.bucket.id, key_list, value_list))
+            pages.put(done)
+        except BaseException as exc:  # handed to the consumer
+            pages.put(exc)
+
+    thread = threading.Thread(target=read, name="fastaw-export-pages", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = pages.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a reader waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                pages.get_nowait()
+            thread.join(0.01)
+
+
 def _frames(env: Env, selection: Selection) -> Iterator[pl.DataFrame]:
-    for info in selection.infos:
-        for key_list, value_list in selection.pages(env, info, newest_first=False):
-            frame = parquet_columns(page_frame(key_list, value_list))
-            yield frame.select(pl.lit(info.bucket.id, pl.String).alias("bucket"), pl.all())
+    for bucket_id, key_list, value_list in _prefetched(env, selection):
+        frame = parquet_columns(page_frame(key_list, value_list))
+        yield frame.select(pl.lit(bucket_id, pl.String).alias("bucket"), pl.all())
 
 
 def export_file(env: Env, selection: Selection, out: str | Path) -> int:
@@ -69,7 +108,8 @@ def export_file(env: Env, selection: Selection, out: str | Path) -> int:
 
     lazy = register_io_source(source, schema=_SCHEMA)
     metadata = {META_KEY: buckets_map_json(selection.infos).decode()}
-    lazy.sink_parquet(str(out), metadata=metadata, compression="zstd", row_group_size=131_072)
+    lazy.sink_parquet(str(out), metadata=metadata, compression="zstd", compression_level=1,
+                      row_group_size=131_072)
     return written[0]
 
 
@@ -104,7 +144,7 @@ class _Partitions:
         folder.mkdir(parents=True, exist_ok=True)
         frame = pl.concat(self.pending).drop("month")
         frame.write_parquet(folder / f"part-{self.part}.parquet", metadata=self.metadata,
-                            compression="zstd")
+                            compression="zstd", compression_level=1)
         self.pending, self.rows, self.part = [], 0, self.part + 1
 
 
