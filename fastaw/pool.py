@@ -3,18 +3,27 @@
 Each HTTP worker process owns a small pool of query processes (spawn context: no fork
 hazards with LMDB or Polars threads). A query process opens the store itself and reads
 through the column-chunk cache (`fastaw.columnar`); it returns the finished JSON bytes, so
-no event lists cross the pipe. Limits: the interpreter checks a soft deadline between
-statements and calls; if a worker still has not answered a few seconds after it, the
-pool is torn down (killing the stuck process) and rebuilt, and the request answers 503.
-A worker that dies (out of memory, a crash) is replaced the same way.
+no event lists cross the pipe.
+
+Each query process is its own *slot* (a one-process executor). A request waits for a free
+slot, runs there, and gives the slot back. Limits: the interpreter checks a soft deadline
+between statements and calls; if a slot still has not answered a few seconds after it,
+that slot's process alone is killed and replaced, and the request answers 503 — queries
+running in the other slots are not disturbed. A process that dies (out of memory, a crash)
+is replaced the same way.
+
+Query processes run at a lower CPU priority (``nice`` +10): when a big query keeps every
+core busy, the HTTP workers — heartbeats, inserts — still get the CPU first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import multiprocessing
+import os
 import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -24,12 +33,15 @@ from fastaw.errors import FastawError, ForwardedError, QueryTimeout, ServiceUnav
 
 log = logging.getLogger("fastaw.pool")
 GRACE_SECONDS: Final = 5.0
+NICENESS: Final = 10
 
 _source: Any = None
 
 
 def _worker_init(data_dir: str, map_size: int) -> None:
     global _source
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
     from fastaw.columnar import ColumnSource
     from fastaw.storage import Env
     from fastaw.storage.chunks import ChunkStore
@@ -63,33 +75,26 @@ def _worker_run(lines: list[str], timeperiods: list[str], name: str | None,
     return execute(_source, lines, timeperiods, name, timeout)
 
 
-class QueryPool:
-    """A pool of query processes over one store."""
+class _Slot:
+    """One query process (a single-process executor, started on first use)."""
 
-    def __init__(self, data_dir: Path, map_size: int, workers: int, timeout: float) -> None:
+    def __init__(self, data_dir: Path, map_size: int) -> None:
         self.data_dir = data_dir
         self.map_size = map_size
-        self.workers = max(1, workers)
-        self.timeout = timeout
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
 
-    def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
+    def executor(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._executor is None:
             self._executor = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.workers,
+                max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_worker_init,
                 initargs=(str(self.data_dir), self.map_size),
             )
         return self._executor
 
-    def warm_up(self) -> None:
-        """Start the worker processes now rather than on the first query."""
-        pool = self._pool()
-        for _ in range(self.workers):
-            pool.submit(_ping)
-
-    def _reset(self) -> None:
+    def kill(self) -> None:
+        """Kill this slot's process; the next use starts a fresh one."""
         executor, self._executor = self._executor, None
         if executor is None:
             return
@@ -97,29 +102,73 @@ class QueryPool:
             process.kill()
         executor.shutdown(wait=False, cancel_futures=True)
 
+    def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+class QueryPool:
+    """A pool of query processes over one store."""
+
+    #: what a slot runs for `run` (replaceable in tests; must be picklable by reference)
+    target: Any = staticmethod(_worker_run)
+
+    def __init__(self, data_dir: Path, map_size: int, workers: int, timeout: float, *,
+                 grace: float = GRACE_SECONDS) -> None:
+        self.data_dir = data_dir
+        self.map_size = map_size
+        self.workers = max(1, workers)
+        self.timeout = timeout
+        self.grace = grace
+        self._slots = [_Slot(data_dir, map_size) for _ in range(self.workers)]
+        self._idle: asyncio.Queue[_Slot] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _queue(self) -> asyncio.Queue[_Slot]:
+        """The idle slots, as a queue of the running event loop (made on first use; a new
+        loop — e.g. successive ``asyncio.run`` calls in tests — starts with all slots)."""
+        loop = asyncio.get_running_loop()
+        if self._idle is None or self._loop is not loop:
+            self._idle = asyncio.Queue()
+            self._loop = loop
+            for slot in self._slots:
+                self._idle.put_nowait(slot)
+        return self._idle
+
+    def warm_up(self) -> None:
+        """Start the worker processes now rather than on the first query."""
+        for slot in self._slots:
+            slot.executor().submit(_ping)
+
     async def run(self, lines: list[str], timeperiods: list[str], name: str | None) -> bytes:
-        future = self._pool().submit(_worker_run, lines, timeperiods, name, self.timeout)
+        idle = self._queue()
+        slot = await idle.get()
         try:
-            status, payload = await asyncio.wait_for(
-                asyncio.wrap_future(future), self.timeout + GRACE_SECONDS
-            )
-        except TimeoutError:
-            log.warning("query exceeded %.0f s; restarting the query workers", self.timeout)
-            self._reset()
-            raise QueryTimeout(
-                f"The query did not finish within {self.timeout:g} s (query_timeout)"
-            ) from None
-        except BrokenProcessPool:
-            self._reset()
-            raise ServiceUnavailable(
-                "A query worker died (out of memory?); the workers were restarted"
-            ) from None
+            future = slot.executor().submit(self.target, lines, timeperiods, name,
+                                             self.timeout)
+            try:
+                status, payload = await asyncio.wait_for(
+                    asyncio.wrap_future(future), self.timeout + self.grace
+                )
+            except TimeoutError:
+                log.warning("query exceeded %.0f s; restarting its query worker", self.timeout)
+                slot.kill()
+                raise QueryTimeout(
+                    f"The query did not finish within {self.timeout:g} s (query_timeout)"
+                ) from None
+            except BrokenProcessPool:
+                slot.kill()
+                raise ServiceUnavailable(
+                    "A query worker died (out of memory?); it was restarted"
+                ) from None
+        finally:
+            idle.put_nowait(slot)
         if status != 200:
             raise ForwardedError(status, payload)
         result: bytes = payload
         return result
 
     def close(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+        for slot in self._slots:
+            slot.close()

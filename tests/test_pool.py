@@ -1,0 +1,62 @@
+"""The query pool: slots, the hard time limit per slot, CPU priority of query workers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fastaw.errors import QueryTimeout
+from fastaw.pool import NICENESS, QueryPool
+from fastaw.storage import Env
+
+
+def sleepy(lines: list[str], timeperiods: list[str], name: str | None,
+           timeout: float) -> tuple[int, Any]:
+    """A stand-in query that ignores its deadline: sleeps ``lines[0]`` seconds."""
+    time.sleep(float(lines[0]))
+    return 200, f"slept {lines[0]} at nice {os.nice(0)}".encode()
+
+
+@pytest.fixture
+def pool(tmp_path: Path) -> Any:
+    Env(tmp_path / "store").close()
+    made = QueryPool(tmp_path / "store", 1 << 30, workers=2, timeout=4.0, grace=0.5)
+    made.target = sleepy
+
+    async def start_both() -> None:  # spawn both processes before timing anything
+        await asyncio.gather(made.run(["0.5"], [], None), made.run(["0.5"], [], None))
+
+    asyncio.run(start_both())
+    yield made
+    made.close()
+
+
+def test_a_stuck_query_is_killed_without_disturbing_the_other_slot(pool: QueryPool) -> None:
+    parent_nice = os.nice(0)
+
+    async def scenario() -> tuple[Any, Any, bytes]:
+        stuck = asyncio.create_task(pool.run(["60"], [], None))
+        await asyncio.sleep(0.05)
+        fine = asyncio.create_task(pool.run(["3"], [], None))
+        results = await asyncio.gather(stuck, fine, return_exceptions=True)
+        after = await pool.run(["0"], [], None)  # the killed slot was replaced
+        return results[0], results[1], after
+
+    started = time.monotonic()
+    stuck, fine, after = asyncio.run(scenario())
+    assert isinstance(stuck, QueryTimeout)
+    assert fine == f"slept 3 at nice {parent_nice + NICENESS}".encode()
+    assert after.startswith(b"slept 0 ")
+    assert time.monotonic() - started < 30
+
+
+def test_requests_wait_for_a_free_slot(pool: QueryPool) -> None:
+    async def scenario() -> list[bytes]:
+        return list(await asyncio.gather(*(pool.run(["0.2"], [], None) for _ in range(5))))
+
+    assert all(r.startswith(b"slept 0.2") for r in asyncio.run(scenario()))
