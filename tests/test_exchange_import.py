@@ -180,3 +180,20 @@ def test_detect_format_refuses_sqlite_and_junk(tmp_path: Path) -> None:
     (tmp_path / "b.txt").write_bytes(b"hello")
     with pytest.raises(BadRequest, match="Unrecognized"):
         detect_format(tmp_path / "b.txt")
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ('b,1,2024-01-01T00:00:00Z,soon,"{}"', "CSV line 4: duration 'soon' is not a number"),
+    ('b,1,2024-01-01T00:00:00Z,1.5,"[1]"', r"CSV line 4 \(`data`\): expected a JSON object"),
+    ('b,1,2024-13-01T00:00:00Z,1.5,"{}"', r"CSV line 4 \(`timestamp`\)"),
+    (',1,2024-01-01T00:00:00Z,1.5,"{}"', "CSV line 4: bucket, timestamp and data"),
+])
+def test_csv_errors_name_the_line(tmp_path: Path, row: str, message: str) -> None:
+    good = 'b,1,2024-01-01T00:00:00Z,1.5,"{""a"":1}"'
+    path = tmp_path / "x.csv"
+    path.write_text("\r\n".join(["bucket,id,timestamp,duration,data", good, good, row, good])
+                    + "\r\n", encoding="utf-8")
+    env = Env(tmp_path / "store")
+    with pytest.raises(BadRequest, match=message):
+        _apply(env, path)
+    env.close()

@@ -14,15 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-import msgspec
 import polars as pl
 
 from fastaw.errors import BadRequest
 from fastaw.exchange.columns import page_frame
-from fastaw.exchange.items import BucketItem, EventsItem, Item
+from fastaw.exchange.items import BucketItem, Item
 from fastaw.exchange.selection import Selection
-from fastaw.exchange.wire import check_event, fast_timestamp, seconds_ns
-from fastaw.models import canonical_data
+from fastaw.exchange.wire import columns_of
 from fastaw.storage import Env
 from fastaw.storage.bulk import encode_durations
 from fastaw.timefmt import format_ns
@@ -66,10 +64,7 @@ def read_csv(path: str | Path) -> Iterator[Item]:
     announced: set[str] = set()
     row = 2  # line 1 is the header
     for batch in _batches(scan):
-        for group, new in _batch(batch, row, announced):
-            if new:
-                yield BucketItem(group.bucket_id, None)
-            yield group
+        yield from _batch(batch, row, announced)
         row += batch.height
 
 
@@ -80,33 +75,32 @@ def _batches(scan: pl.LazyFrame) -> Iterator[pl.DataFrame]:
         raise BadRequest(f"Malformed CSV: {exc}") from None
 
 
-def _batch(batch: pl.DataFrame, first_row: int, announced: set[str]
-           ) -> Iterator[tuple[EventsItem, bool]]:
-    groups: dict[str, EventsItem] = {}
-    durations = batch["duration"].to_list() if "duration" in batch.columns else \
-        ["0"] * batch.height
-    for i, (bucket_id, stamp, seconds, data) in enumerate(zip(
-            batch["bucket"].to_list(), batch["timestamp"].to_list(), durations,
-            batch["data"].to_list(), strict=True)):
-        where = f"CSV line {first_row + i}"
-        if not bucket_id or stamp is None or data is None:
-            raise BadRequest(f"Invalid event at {where}: bucket, timestamp and data are needed")
-        try:
-            start = fast_timestamp(stamp)
-            duration = seconds_ns(float(seconds or 0))
-            parsed = msgspec.json.decode(data)
-        except (ValueError, msgspec.DecodeError) as exc:
-            raise BadRequest(f"Invalid event at {where}: {exc}") from None
-        if not isinstance(parsed, dict):
-            raise BadRequest(f"Invalid data at {where}: expected a JSON object")
-        check_event(start, duration, where)
-        group = groups.get(bucket_id)
-        if group is None:
-            group = groups[bucket_id] = EventsItem(bucket_id, [], [], [])
-        group.starts.append(start)
-        group.durations.append(duration)
-        group.datas.append(canonical_data(parsed))
-    for bucket_id, group in groups.items():
-        new = bucket_id not in announced
-        announced.add(bucket_id)
-        yield group, new
+def _batch(batch: pl.DataFrame, first_row: int, announced: set[str]) -> Iterator[Item]:
+    """The batch's events per bucket, validated column-wise; errors name the CSV line."""
+    duration = batch["duration"] if "duration" in batch.columns else \
+        pl.Series(["0"] * batch.height, dtype=pl.String)
+    frame = pl.DataFrame({
+        "line": pl.int_range(first_row, first_row + batch.height, eager=True),
+        "bucket": batch["bucket"], "timestamp": batch["timestamp"], "data": batch["data"],
+        "text": duration.fill_null("0"),
+        "seconds": duration.fill_null("0").str.strip_chars().cast(pl.Float64, strict=False),
+    })
+    bad = frame.filter(pl.any_horizontal(pl.all().is_null()) | (pl.col("bucket") == ""))
+    if bad.height:
+        line = bad.row(0, named=True)
+        reason = (f"duration {line['text']!r} is not a number" if line["seconds"] is None
+                  else "bucket, timestamp and data are needed")
+        raise BadRequest(f"Invalid event at CSV line {line['line']}: {reason}")
+    for (bucket_id,), part in frame.partition_by("bucket", as_dict=True,
+                                                 maintain_order=True).items():
+        lines = part["line"].to_list()
+
+        def place(i: int, field: str, lines: list[int] = lines) -> str:
+            return f"CSV line {lines[i]}" + (f" (`{field}`)" if field else "")
+
+        if bucket_id not in announced:
+            announced.add(str(bucket_id))
+            yield BucketItem(str(bucket_id), None)
+        yield columns_of(part["timestamp"].to_list(), part["seconds"].to_list(),
+                         [text.encode() for text in part["data"].to_list()], place, 0,
+                         str(bucket_id))

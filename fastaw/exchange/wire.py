@@ -139,17 +139,22 @@ def events_of(wires: Sequence[Any], place: Place, base: int, bucket_id: str) -> 
     the fast paths leave out (unusual shapes, out-of-range years, huge durations) and every
     error goes through the scalar functions, so results and messages are the same.
     """
-    texts = [wire.timestamp for wire in wires]
-    seconds = [wire.duration for wire in wires]
-    datas = canonical_datas([wire.data for wire in wires], place, base)
+    return columns_of([wire.timestamp for wire in wires], [wire.duration for wire in wires],
+                      [wire.data for wire in wires], place, base, bucket_id)
+
+
+def columns_of(texts: list[str], seconds: list[float], raws: Sequence[Any], place: Place,
+               base: int, bucket_id: str) -> EventsItem:
+    """`events_of` on columns: timestamp texts, durations in seconds, data JSON texts."""
+    datas = canonical_datas(raws, place, base)
     starts: list[int | None]
     durations: list[int | None]
-    if len(wires) >= VECTOR_MIN:
+    if len(texts) >= VECTOR_MIN:
         from fastaw.exchange.columns import parse_timestamps, seconds_to_ns
 
         starts, durations = parse_timestamps(texts), seconds_to_ns(seconds)
     else:
-        starts, durations = [None] * len(wires), [None] * len(wires)
+        starts, durations = [None] * len(texts), [None] * len(texts)
     for i, start in enumerate(starts):
         if start is None:
             try:
