@@ -26,6 +26,7 @@ Generated data lives in a temp dir (``--keep DIR`` keeps it) and is never commit
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import random
@@ -271,6 +272,26 @@ def http_export(peer: Peer, fmt: str, timeout: float = 3600) -> dict[str, Any]:
             "anon_before": rss.anon_before, "anon_peak": rss.anon_peak}
 
 
+def http_import(peer: Peer, path: Path, timeout: float = 3600) -> dict[str, Any]:
+    """POST a file to /api/0/import, streamed from disk; time and server memory."""
+    assert peer.proc is not None
+    size = path.stat().st_size
+
+    def body() -> Iterator[bytes]:
+        with open(path, "rb") as stream:
+            while block := stream.read(1 << 20):
+                yield block
+
+    started = time.perf_counter()
+    with RssSampler(peer.proc.pid) as rss:
+        response = httpx.post(f"{peer.base_url}/api/0/import", content=body(), timeout=timeout,
+                              headers={"content-type": "application/json",
+                                       "content-length": str(size)})
+    return {"seconds": time.perf_counter() - started, "bytes": size,
+            "status": response.status_code, "rss_before": rss.before, "rss_peak": rss.peak,
+            "anon_before": rss.anon_before, "anon_peak": rss.anon_peak}
+
+
 class StorePeer(Peer):
     """fastaw serving a prepared store (its --data-dir is overridden)."""
 
@@ -330,7 +351,7 @@ def run(args: argparse.Namespace, work: Path) -> str:
     results: dict[str, tuple[float, int]] = {}
     for fmt in ("json", "ndjson", "csv", "parquet", "parquet-partitioned"):
         out = work / f"export.{fmt}"
-        seconds = best(args.repeat, lambda fmt=fmt, out=out: export_to(env, fmt, out))
+        seconds = best(args.repeat, functools.partial(export_to, env, fmt, out))
         results[fmt] = (seconds, size_of(out))
         log(f"export {fmt}: {seconds:.2f} s")
     env.close()
@@ -381,6 +402,17 @@ def run(args: argparse.Namespace, work: Path) -> str:
                 lines.append(f"| {count:,} events | {fmt} | {result['seconds']:.2f} | "
                              f"{result['bytes'] / 1e6:,.0f} | {memory(result)} |")
                 log(f"http export {count} {fmt}: {result}")
+
+    lines += ["", f"### Over HTTP: `POST /api/0/import` of the {args.events:,}-event JSON export "
+              "into an empty `fastaw serve`", "",
+              "| seconds | events/s | MB uploaded | RSS before → peak MiB | "
+              "private (RssAnon) before → peak MiB |", "|---:|---:|---:|---:|---:|"]
+    empty = work / "empty"
+    with StorePeer(empty) as peer:
+        result = http_import(peer, work / "export.json")
+    lines.append(f"| {result['seconds']:.2f} | {args.events / result['seconds']:,.0f} | "
+                 f"{result['bytes'] / 1e6:,.0f} | {memory(result)} |")
+    log(f"http import: {result}")
 
     if not args.no_reference:
         lines += reference_rows(args, work)
