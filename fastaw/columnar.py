@@ -5,13 +5,18 @@ history. So events are read per *window* (2**48 ns ≈ 3.3 days of start times, 
 `fastaw.storage.keys.CHUNK_SHIFT`): a window whose chunk is cached and current is one Arrow
 IPC decode; otherwise its rows are decoded column-wise by Polars straight from the key and
 value bytes (no per-event Python work beyond collecting the byte strings), and the new
-chunk is stored for the next query. The rows stay the truth; chunks are derived and are
-invalidated by every write to their window (see `fastaw.storage.chunks`).
+chunk is stored for the next query — by a background thread, in small batches, so the
+query does not wait for the durable commit and a heartbeat never waits behind a long one.
+Chunks are read one window at a time (never all blobs of a long range at once). The rows
+stay the truth; chunks are derived and are invalidated by every write to their window
+(see `fastaw.storage.chunks`).
 """
 
 from __future__ import annotations
 
-import contextlib
+import logging
+import queue
+import threading
 from typing import Final
 
 import polars as pl
@@ -20,7 +25,14 @@ from fastaw.storage import keys
 from fastaw.storage.chunks import ChunkStore
 from fastaw.transforms.frame import SCHEMA, Events, empty, from_ipc, to_ipc
 
+log = logging.getLogger("fastaw.columnar")
 _SIGN_BIT: Final = -(2**63)
+#: Chunks are stored uncompressed: decoding LZ4 doubled the read time of warm queries
+#: (a year of window events: 0.23 s → 0.12 s) for 2.6x less space (≈ 110 vs 40 bytes
+#: per event, beside ≈ 290 bytes per event of rows). Old LZ4 chunks stay readable.
+CHUNK_COMPRESSION: Final = "uncompressed"
+FLUSH_BYTES: Final = 8 << 20
+MAX_PENDING: Final = 8
 _DATA_MARKER: Final = ',"data":'
 
 
@@ -48,6 +60,43 @@ def rows_to_frame(key_list: list[bytes], value_list: list[bytes]) -> Events:
     return frame.cast(SCHEMA)  # type: ignore[arg-type]
 
 
+class _ChunkWriter:
+    """Stores new chunks from a background thread, in batches of at most `FLUSH_BYTES`.
+
+    The query never waits for a chunk write (each is a durable LMDB commit, with fsync),
+    a write transaction stays short (so it delays a concurrent heartbeat by little), and
+    at most `MAX_PENDING` batches wait in memory (a query that outruns the disk blocks).
+    Chunks are derived data: one lost when the process exits is rebuilt by the next query.
+    """
+
+    def __init__(self, store: ChunkStore) -> None:
+        self.store = store
+        self.stored = 0
+        self._queue: queue.Queue[list[tuple[int, int, int, bytes]]] = queue.Queue(MAX_PENDING)
+        self._thread: threading.Thread | None = None
+
+    def put(self, batch: list[tuple[int, int, int, bytes]]) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="fastaw-chunks",
+                                            daemon=True)
+            self._thread.start()
+        self._queue.put(batch)
+
+    def _loop(self) -> None:
+        while True:
+            batch = self._queue.get()
+            try:
+                self.stored += self.store.store_chunks(batch)
+            except Exception:  # a cache write never fails anything
+                log.warning("could not store %d column chunks", len(batch), exc_info=True)
+            finally:
+                self._queue.task_done()
+
+    def flush(self) -> None:
+        """Wait until every chunk handed over so far is stored (tests, tools)."""
+        self._queue.join()
+
+
 class ColumnSource:
     """A query `EventSource` over a store, reading through the chunk cache."""
 
@@ -56,12 +105,34 @@ class ColumnSource:
         self.cache = cache
         self.chunks_built = 0
         self.chunks_read = 0
+        self.writer = _ChunkWriter(store)
 
     def bucket_ids(self) -> list[str]:
         return self.store.bucket_ids()
 
     def bucket_hostname(self, bucket_id: str) -> str | None:
         return self.store.bucket_hostname(bucket_id)
+
+    def flush(self) -> None:
+        """Wait for the background chunk writes (see `_ChunkWriter`)."""
+        self.writer.flush()
+
+    def _window(self, num: int, window: int,
+                fresh: list[tuple[int, int, int, bytes]]) -> Events:
+        """One window's events: its current chunk, or built from its rows (and cached)."""
+        blob = self.store.chunk(num, window)
+        if blob is not None:
+            self.chunks_read += 1
+            return from_ipc(blob)
+        rows = self.store.window_rows(num, window)
+        frame = rows_to_frame(rows.keys, rows.values)
+        self.chunks_built += 1
+        if self.cache:
+            fresh.append((num, window, rows.generation, to_ipc(frame, CHUNK_COMPRESSION)))
+            if sum(len(item[3]) for item in fresh) >= FLUSH_BYTES:
+                self.writer.put(fresh.copy())
+                fresh.clear()
+        return frame
 
     def events(self, bucket_id: str, start_ns: int, end_ns: int) -> Events:
         """Unclipped events touching [start_ns, end_ns], in ascending start order."""
@@ -71,19 +142,10 @@ class ColumnSource:
         if start_ns > end_ns:
             return empty()
         low = max(start_ns - max(ref.max_duration, 0), keys.MIN_START)
-        windows = self.store.windows(ref.num, keys.window_of(low), keys.window_of(end_ns))
         frames: list[Events] = []
         fresh: list[tuple[int, int, int, bytes]] = []
-        for window, _generation, blob in windows:
-            if blob is not None:
-                frame = from_ipc(blob)
-                self.chunks_read += 1
-            else:
-                rows = self.store.window_rows(ref.num, window)
-                frame = rows_to_frame(rows.keys, rows.values)
-                self.chunks_built += 1
-                if self.cache:
-                    fresh.append((ref.num, window, rows.generation, to_ipc(frame)))
+        for window in self.store.windows(ref.num, keys.window_of(low), keys.window_of(end_ns)):
+            frame = self._window(ref.num, window, fresh)
             first, last = keys.window_bounds(window)
             if first < low or last > end_ns:
                 frame = frame.filter(
@@ -95,8 +157,7 @@ class ColumnSource:
             if frame.height:
                 frames.append(frame)
         if fresh:
-            with contextlib.suppress(Exception):  # a cache write never fails the query
-                self.store.store_chunks(fresh)
+            self.writer.put(fresh)
         if not frames:
             return empty()
         return pl.concat(frames, rechunk=False)

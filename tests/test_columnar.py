@@ -6,6 +6,7 @@ from fastaw.columnar import ColumnSource, rows_to_frame
 from fastaw.models import Bucket, Event, canonical_data, render_event
 from fastaw.storage import Env, Writer, keys
 from fastaw.storage.chunks import ChunkStore
+from fastaw.transforms.frame import to_ipc
 
 DATA = [
     {"app": "Google-chrome", "title": "Zürich — café 日本語 - Google Chrome"},
@@ -39,12 +40,30 @@ def test_chunks_are_built_reused_and_invalidated(env: Env, writer: Writer) -> No
     source = ColumnSource(ChunkStore(env))
     first = source.events("b", 0, 40 * day)
     assert first.height == 30 and source.chunks_built > 0
+    source.flush()  # chunks are stored by a background thread
     built = source.chunks_built
+    assert source.writer.stored == built
     again = source.events("b", 0, 40 * day)
     assert again.equals(first) and source.chunks_built == built and source.chunks_read == built
     late = Event(None, 29 * day + 1, 1, datas[0])
     writer.run_sync(lambda w: w.insert_many(bucket.num, [late]))
     third = source.events("b", 0, 40 * day)
     assert third.height == 31 and source.chunks_built == built + 1
+    source.flush()
     assert sorted(third["data"].to_list()) == sorted([d.decode() for d in datas * 10]
                                                       + [datas[0].decode()])
+
+
+def test_lz4_chunks_of_earlier_versions_are_read(env: Env, writer: Writer) -> None:
+    bucket = writer.run_sync(lambda w: w.create_bucket(
+        Bucket(id="b", num=0, type="t", client="c", hostname="h", created=0)))
+    events = [Event(None, i * 10**9, 10**9, canonical_data(DATA[i % 3])) for i in range(50)]
+    writer.run_sync(lambda w: w.insert_many(bucket.num, events))
+    store = ChunkStore(env)
+    window = store.windows(bucket.num, 0, keys.window_of(10**12))[0]
+    rows = store.window_rows(bucket.num, window)
+    frame = rows_to_frame(rows.keys, rows.values)
+    assert store.store_chunks([(bucket.num, window, rows.generation, to_ipc(frame, "lz4"))]) == 1
+    source = ColumnSource(store)
+    assert source.events("b", 0, 10**12).equals(frame)
+    assert source.chunks_read == 1 and source.chunks_built == 0

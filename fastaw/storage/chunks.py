@@ -54,23 +54,32 @@ class ChunkStore:
             stats = rows.stats(bucket.num)
             return BucketRef(bucket.num, stats.max_duration, stats.min_duration)
 
-    def windows(self, num: int, first: int, last: int) -> list[tuple[int, int, bytes | None]]:
-        """(window, generation, chunk blob or None) of every touched window in [first, last]."""
-        out: list[tuple[int, int, bytes | None]] = []
+    def windows(self, num: int, first: int, last: int) -> list[int]:
+        """The windows in [first, last] that ever held an event of bucket ``num``."""
+        out: list[int] = []
         with self.env.read() as txn, txn.cursor(db=self.env.windows) as cursor:
             if not cursor.set_range(keys.window_key(num, first)):
                 return out
             upper = keys.window_key(num, last)
-            for wkey, raw in cursor:
+            for wkey in cursor.iternext(keys=True, values=False):
                 if wkey > upper:
                     break
-                generation = keys.read_u64(raw)
-                blob = txn.get(wkey, db=self.env.chunks)
-                if blob is not None and keys.read_u64(blob[:8]) != generation:
-                    blob = None
-                window = keys.read_u64(wkey[4:])
-                out.append((window, generation, None if blob is None else blob[8:]))
+                out.append(keys.read_u64(wkey[4:]))
         return out
+
+    def chunk(self, num: int, window: int) -> bytes | None:
+        """The window's chunk if it is current (its generation unchanged), else None.
+
+        One short transaction per chunk: a long read of many chunks never holds them all
+        in memory at once, and never pins one snapshot for the whole read.
+        """
+        wkey = keys.window_key(num, window)
+        with self.env.read(buffers=True) as txn:
+            raw = txn.get(wkey, db=self.env.windows)
+            blob = txn.get(wkey, db=self.env.chunks)
+            if raw is None or blob is None or bytes(blob[:8]) != bytes(raw):
+                return None
+            return bytes(blob[8:])  # the one copy out of the map, before the txn ends
 
     def window_rows(self, num: int, window: int) -> WindowRows:
         """The generation and the raw rows of one window, ascending by key, one snapshot."""
