@@ -246,3 +246,41 @@ def test_compressed_event_data_is_refused_clearly(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(BadRequest, match="zstd"):
         _run(source, tmp_path / "store")
+
+
+def test_wal_database_of_a_stopped_server_gets_no_side_files(tmp_path: Path) -> None:
+    """A plain read-only open of a WAL database would create -wal/-shm next to it."""
+    folder = tmp_path / "aw"
+    folder.mkdir()
+    source = folder / "sqlite.db"
+    _rust_db(source)
+    conn = sqlite3.connect(source)
+    assert conn.execute("PRAGMA journal_mode=WAL").fetchone() == ("wal",)
+    conn.close()
+    before = _digest(folder)
+    assert set(before) == {"sqlite.db"}
+    summary = _run(source, tmp_path / "store")
+    assert summary.events_imported == 4
+    assert _digest(folder) == before
+
+
+def test_a_running_servers_wal_is_read_and_left_alone(tmp_path: Path) -> None:
+    """While the server runs, its newest events are still in the -wal file."""
+    source = tmp_path / "sqlite.db"
+    _rust_db(source)
+    server = sqlite3.connect(source)
+    server.execute("PRAGMA journal_mode=WAL")
+    server.execute("PRAGMA wal_autocheckpoint=0")
+    server.execute("INSERT INTO events (bucketrow, starttime, endtime, data) VALUES "
+                   "(1, 7, 9, '{\"in\":\"wal\"}')")
+    server.commit()
+    try:
+        wal = Path(str(source) + "-wal")
+        assert wal.stat().st_size > 0
+        database, log = source.read_bytes(), wal.read_bytes()
+        summary = _run(source, tmp_path / "store")
+        assert source.read_bytes() == database and wal.read_bytes() == log
+    finally:
+        server.close()
+    window = next(b for b in summary.buckets if b.bucket_id == "aw-watcher-window_rust")
+    assert window.imported == 5

@@ -1,7 +1,8 @@
 """Migration from an existing ActivityWatch install: aw-server-rust and aw-server SQLite.
 
-Sources (read with the stdlib ``sqlite3`` through a ``file:…?mode=ro`` URI: the database
-is never written, not even its journal):
+Sources (read with the stdlib ``sqlite3`` through a ``file:…?mode=ro`` URI — or
+``immutable=1`` for a WAL database whose server is stopped, see `connect_readonly` — the
+database and its WAL are never written and no file is created beside them):
 
 * aw-server-rust ``sqlite.db`` (schema of aw-datastore/src/datastore.rs, versions 1–6):
   ``buckets(id INTEGER PK, name TEXT UNIQUE, type, client, hostname, created TEXT,
@@ -93,9 +94,29 @@ def default_sources(testing: bool = False) -> list[Path]:
     return [path for path in candidates if path.is_file()]
 
 
+def _is_wal(path: Path) -> bool:
+    """Whether the database header says WAL mode (file format versions 2 at bytes 18–19)."""
+    with open(path, "rb") as stream:
+        header = stream.read(20)
+    return len(header) == 20 and header[18:20] == b"\x02\x02"
+
+
 def connect_readonly(path: Path) -> sqlite3.Connection:
-    """A read-only connection (``mode=ro``); the file is never modified."""
-    uri = "file:" + urllib.parse.quote(str(Path(path).resolve())) + "?mode=ro"
+    """A read-only connection that leaves the database, its WAL and its folder untouched.
+
+    * rollback-journal database: ``mode=ro`` (shared locks only, no file created);
+    * WAL database with no ``-wal`` file (its server is not running): ``immutable=1`` —
+      a plain ``mode=ro`` open would create ``-wal``/``-shm`` files next to it;
+    * WAL database in use (``-wal`` present): ``mode=ro``, which reads the WAL through the
+      server's ``-shm`` index like any reader — the database and WAL are never written.
+    """
+    resolved = Path(path).resolve()
+    if not resolved.is_file():
+        raise BadRequest(f"{path} does not exist")
+    mode = "ro"
+    if _is_wal(resolved) and not Path(str(resolved) + "-wal").exists():
+        mode = "ro&immutable=1"
+    uri = "file:" + urllib.parse.quote(str(resolved)) + "?mode=" + mode
     try:
         conn = sqlite3.connect(uri, uri=True)
         conn.execute("PRAGMA query_only = ON")
