@@ -30,13 +30,13 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import msgspec
 import platformdirs
 
 from fastaw.errors import BadRequest
-from fastaw.exchange.wire import WireBucket, seconds_ns, to_bucket
+from fastaw.exchange.wire import WireBucket, canonical_datas, seconds_ns, to_bucket
 from fastaw.models import Bucket, canonical_data
 from fastaw.storage import Writer
 from fastaw.storage.bulk import BulkInserter, InsertCounts, create_or_get
@@ -205,29 +205,58 @@ class Source:
         else:
             query = "SELECT id, timestamp, duration, datastr FROM eventmodel WHERE bucket_id = ?"
         cursor = self.conn.execute(query, (source.key,))
-        rust = self.kind == "aw-server-rust"
         while True:
             rows = cursor.fetchmany(BATCH)
             if not rows:
                 return
-            starts: list[int] = []
-            durations: list[int] = []
-            datas: list[bytes] = []
-            for row_id, start, duration, data in rows:
-                try:
-                    if rust:
-                        start_ns, duration_ns = int(start), int(duration)
-                    else:
-                        start_ns = _python_time(start)
-                        duration_ns = seconds_ns(float(duration))
-                    canonical = _data(data, f"event {row_id} of {self.path.name}")
-                except (ValueError, TypeError, msgspec.DecodeError, UnicodeDecodeError):
-                    unreadable.append(row_id)
-                    continue
-                starts.append(start_ns)
-                durations.append(duration_ns)
-                datas.append(canonical)
-            yield starts, durations, datas
+            fast = self._columns(rows)
+            yield fast if fast is not None else self._rows(rows, unreadable)
+
+    def _columns(self, rows: list[Any]) -> tuple[list[int], list[int], list[bytes]] | None:
+        """The batch converted column-wise, or None if any row needs a closer look."""
+        _, firsts, seconds, texts = (list(column) for column in zip(*rows, strict=True))
+        if {type(text) for text in texts} != {str}:
+            return None
+        try:
+            if self.kind == "aw-server-rust":
+                if {type(x) for x in firsts} | {type(x) for x in seconds} != {int}:
+                    return None
+                starts, durations = firsts, seconds
+            else:
+                from fastaw.exchange.columns import parse_timestamps, seconds_to_ns
+
+                parsed = parse_timestamps(firsts)
+                ns = seconds_to_ns([float(x) for x in seconds])
+                if None in parsed or None in ns:
+                    return None
+                starts, durations = cast(list[int], parsed), cast(list[int], ns)
+            datas = canonical_datas([text.encode() for text in texts], _no_place, 0)
+        except (BadRequest, ValueError, TypeError):
+            return None
+        return starts, durations, datas
+
+    def _rows(self, rows: list[Any], unreadable: list[int]
+              ) -> tuple[list[int], list[int], list[bytes]]:
+        """Row by row: unreadable rows are skipped (their ids collected)."""
+        rust = self.kind == "aw-server-rust"
+        starts: list[int] = []
+        durations: list[int] = []
+        datas: list[bytes] = []
+        for row_id, start, duration, data in rows:
+            try:
+                if rust:
+                    start_ns, duration_ns = int(start), int(duration)
+                else:
+                    start_ns = _python_time(start)
+                    duration_ns = seconds_ns(float(duration))
+                canonical = _data(data, f"event {row_id} of {self.path.name}")
+            except (ValueError, TypeError, msgspec.DecodeError, UnicodeDecodeError):
+                unreadable.append(row_id)
+                continue
+            starts.append(start_ns)
+            durations.append(duration_ns)
+            datas.append(canonical)
+        return starts, durations, datas
 
     def settings(self) -> dict[str, bytes]:
         if self.kind != "aw-server-rust" or "key_value" not in _tables(self.conn):
@@ -240,6 +269,10 @@ class Source:
             except (msgspec.DecodeError, TypeError):
                 continue
         return out
+
+
+def _no_place(index: int, field: str) -> str:
+    return f"row {index}"
 
 
 def _created(value: Any) -> str | None:
@@ -295,7 +328,11 @@ def _migrate_bucket(source: Source, item: SourceBucket, writer: Writer,
 
 def _insert(num: int, starts: list[int], durations: list[int], datas: list[bytes]
             ) -> Callable[[Writes], InsertCounts]:
-    return lambda writes: BulkInserter(writes, num).add(starts, durations, datas)
+    """The writer operation for one batch (timestamps rendered here, off the writer)."""
+    from fastaw.exchange.columns import format_starts
+
+    stamps = format_starts(starts)
+    return lambda writes: BulkInserter(writes, num).add(starts, durations, datas, stamps)
 
 
 def _copy_settings(writes: Writes, settings: dict[str, bytes]) -> int:
