@@ -24,6 +24,7 @@ fastaw has no value for the key yet.
 
 from __future__ import annotations
 
+import concurrent.futures
 import sqlite3
 import time
 import urllib.parse
@@ -314,14 +315,29 @@ def _migrate_bucket(source: Source, item: SourceBucket, writer: Writer,
     num, created = writer.run_sync(lambda w: create_or_get(w, item.bucket))
     result = BucketResult(item.bucket.id, created)
     unreadable: list[int] = []
-    for starts, durations, datas in source.event_batches(item, unreadable):
-        if starts:
-            counts = writer.run_sync(_insert(num, starts, durations, datas))
-            result.imported += counts.inserted
-            result.skipped += counts.skipped
-            result.read += len(starts)
-            if progress is not None:
-                progress(len(starts))
+    pending: concurrent.futures.Future[InsertCounts] | None = None
+
+    def settle(future: concurrent.futures.Future[InsertCounts], size: int) -> None:
+        counts = future.result()
+        result.imported += counts.inserted
+        result.skipped += counts.skipped
+        result.read += size
+        if progress is not None:
+            progress(size)
+
+    # one batch is written while the next is read: the writer commits (fsync) while
+    # SQLite and the conversion work on the next one
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fastaw-migrate") as pool:
+        size = 0
+        for starts, durations, datas in source.event_batches(item, unreadable):
+            if not starts:
+                continue
+            op = _insert(num, starts, durations, datas)
+            if pending is not None:
+                settle(pending, size)
+            pending, size = pool.submit(writer.run_sync, op), len(starts)
+        if pending is not None:
+            settle(pending, size)
     result.unreadable = len(unreadable)
     return result
 
