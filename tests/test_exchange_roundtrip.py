@@ -130,3 +130,25 @@ def test_bucket_filter(tmp_path: Path) -> None:
     assert list(snapshot(target)) == ["two"]
     target.close()
     source.close()
+
+
+def test_cli_export_and_import(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fastaw.cli import main
+
+    source = load(tmp_path / "source", PINNED)
+    source.close()
+    src = ["--data-dir", str(tmp_path / "source")]
+    assert main(["export", *src, str(tmp_path / "a.ndjson")]) == 0  # format from the name
+    assert main(["export", *src, "--partitioned", str(tmp_path / "parts")]) == 0
+    assert main(["export", *src, "--format", "json", "--start", "1970-01-01", "-"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith('{"buckets":{"a/b c%d=e":') and '"timestamp":"1969' not in out
+    for name in ("a.ndjson", "parts"):
+        target = ["--data-dir", str(tmp_path / f"t-{name}")]
+        assert main(["import", *target, str(tmp_path / name)]) == 0
+        assert "imported 4 events" in capsys.readouterr().err
+        env = Env(tmp_path / f"t-{name}")
+        assert snapshot(env) == expected(PINNED)
+        env.close()
+    assert main(["import", "--data-dir", str(tmp_path / "x"), str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
