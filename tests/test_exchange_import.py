@@ -197,3 +197,18 @@ def test_csv_errors_name_the_line(tmp_path: Path, row: str, message: str) -> Non
     with pytest.raises(BadRequest, match=message):
         _apply(env, path)
     env.close()
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=50))
+def test_column_wise_time_paths_agree_with_the_scalar_ones(values: list[int]) -> None:
+    from fastaw.exchange.columns import format_starts, parse_timestamps, seconds_to_ns
+
+    assert format_starts(values) == [format_ns(ns).encode() for ns in values]
+    texts = [format_ns(ns) for ns in values]
+    texts += [t.replace("T", " ").replace("Z", "+00:00") for t in texts]
+    for text, parsed in zip(texts, parse_timestamps(texts), strict=True):
+        assert parsed is None or parsed == parse_datetime(text)
+    seconds = [ns / 1e9 for ns in values]
+    for value, ns in zip(seconds, seconds_to_ns(seconds), strict=True):
+        assert ns is None or ns == seconds_ns(value)
