@@ -61,6 +61,8 @@ HEARTBEAT_STEP_MS = 1_013
 ALT_STEP_MS = PULSETIME * 1000 // 2 + 1_013
 BATCH_STEP_MS = 5_003
 STEP_MS = {"hb-same": HEARTBEAT_STEP_MS, "hb-alt": ALT_STEP_MS, "batch": BATCH_STEP_MS}
+# Median CPU (in cores) used by other processes above which a report says so.
+DISTURBED_CORES = 0.25
 SECTION_DEFAULT = "HTTP load (bench/bench_http.py)"
 
 APPS: dict[str, list[str]] = {
@@ -428,6 +430,17 @@ def report(
         "Ratio = fastaw / reference (higher is better for rates, lower for latencies "
         "and memory).",
         "",
+    ]
+    others = [r.other_cpu_s / r.seconds for p in peers for runs in p.runs.values() for r in runs]
+    disturbed = median(others)
+    if disturbed is not None and disturbed > DISTURBED_CORES:
+        lines += [
+            f"**Warning: other processes on this machine used {disturbed:.2f} cores "
+            f"(median over runs, max {max(others):.2f}) while the benchmark ran; the "
+            "figures are disturbed and not representative of the hardware.**",
+            "",
+        ]
+    lines += [
         "| workload | metric | fastaw | reference | fastaw/reference |",
         "|---|---|---:|---:|---:|",
     ]
