@@ -24,7 +24,11 @@ What runs (all on 127.0.0.1, one server at a time, see bench/README.md):
 from __future__ import annotations
 
 import argparse
+import json
+import resource
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +36,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from bench_http import machine_info, write_section
+from bench_http import (
+    export_revision,
+    fastaw_source,
+    machine_busy_seconds,
+    machine_info,
+    tree_cpu_seconds,
+    write_section,
+)
 from dashboard import apps_query, full_desktop_query
 from hbload import HeartbeatLoad, Latencies, summarize
 from peers import Peer, PeerConfig
@@ -47,6 +58,7 @@ from querybench import (
     periods_of,
     summary_of,
 )
+from querybench_report import render
 
 from fastaw.datagen import CHROME, FIREFOX, HttpSink, Spec, generate
 
@@ -67,6 +79,7 @@ class PeerRun:
     hb_idle: Latencies | None = None
     hb_busy: Latencies | None = None
     hb_query_seconds: list[float] = field(default_factory=list)
+    other_cpu: list[float] = field(default_factory=list)  # per request, cores
     load_note: str = ""
     failure: str = ""
 
@@ -85,6 +98,8 @@ class Bench:
             "apps": apps_query(spec.hostname),
         }
         self.window = f"aw-watcher-window_{spec.hostname}"
+        self.fastaw_src: Path | None = None
+        self.root = 0  # pid of the running server (for its CPU time)
 
     # -- one request ---------------------------------------------------------------------
     def request(self, client: Client, query: str, size: str) -> tuple[float, bytes]:
@@ -97,8 +112,12 @@ class Bench:
                 kind: str) -> bool:
         """One timed request recorded as ``kind`` (nochunks/cold/warm); False on failure."""
         cell = run.cell(query, size)
+        busy, server, own = machine_busy_seconds(), tree_cpu_seconds(self.root), _own_cpu()
         try:
             seconds, body = self.request(client, query, size)
+            others = (machine_busy_seconds() - busy) - (tree_cpu_seconds(self.root) - server) \
+                - (_own_cpu() - own)
+            run.other_cpu.append(max(0.0, others) / seconds)
         except Exception as exc:  # timeouts, HTTP errors: recorded, never fatal
             cell.error = f"{type(exc).__name__}: {exc}"[:200]
             log(f"{run.name} {query} {size} {kind}: FAILED {cell.error}")
@@ -127,8 +146,10 @@ class Bench:
         config = Path(self.args.workdir) / "fastaw-bench.toml"
         config.write_text(f"query_timeout = {self.args.timeout:g}\n")
         extra = ["--data-dir", str(store), "--config", str(config)]
-        peer = Peer(PeerConfig("fastaw", workers=self.args.workers, extra_args=extra))
+        peer = Peer(PeerConfig("fastaw", workers=self.args.workers, extra_args=extra,
+                               fastaw_src=self.fastaw_src))
         peer.start()
+        self.root = peer.proc.pid if peer.proc else 0
         time.sleep(self.args.settle)  # the query workers finish starting
         return peer
 
@@ -152,12 +173,13 @@ class Bench:
                 self.warm(client, run, size, queries, self.args.repeat)
                 if size == "year":
                     run.rss_year = sampler.stop()
-                if size == "10y" and "full" in queries and self.args.hb_rate > 0:
+                if size == self.args.hb_size and "full" in queries and self.args.hb_rate > 0:
                     self.heartbeats(peer, client, run)
         return run
 
     def heartbeats(self, peer: Peer, client: Client, run: PeerRun) -> None:
-        log(f"heartbeats at {self.args.hb_rate}/s: idle, then during the ten-year query")
+        size = self.args.hb_size
+        log(f"heartbeats at {self.args.hb_rate}/s: idle, then during the {size} query")
         with HeartbeatLoad(peer.base_url, HB_BUCKET, self.args.hb_rate) as load:
             idle_start = load.now()
             time.sleep(self.args.hb_idle)
@@ -166,10 +188,10 @@ class Bench:
             for _ in range(self.args.hb_queries):
                 start = load.now()
                 try:
-                    seconds, _ = client.query(self.queries["full"], self.periods["10y"])
+                    seconds, _ = client.query(self.queries["full"], self.periods[size])
                 except Exception as exc:  # still a heavy query: the latencies count
                     seconds = load.now() - start
-                    log(f"ten-year query under heartbeats failed: {exc}")
+                    log(f"{size} query under heartbeats failed: {exc}")
                 windows.append((start, load.now()))
                 run.hb_query_seconds.append(seconds)
                 if sum(run.hb_query_seconds) > self.args.budget:
@@ -181,42 +203,98 @@ class Bench:
             f"p99 {run.hb_busy.p99_ms:.2f} ms ({busy_end - busy_start:.1f} s)")
 
     # -- reference -----------------------------------------------------------------------
+    def reference_peer(self, data_home: Path) -> Peer:
+        peer = ReferencePeer(PeerConfig("reference", ref_python=self.args.ref_python),
+                             data_home)
+        peer.start()
+        self.root = peer.proc.pid if peer.proc else 0
+        return peer
+
+    def reference_data(self, sizes: list[str], run: PeerRun) -> Path:
+        """The reference's data directory holding the last ``sizes[-1]`` of the history,
+        loaded through its HTTP API once and reused while the spec is the same."""
+        years = {"day": 1 / 365, "week": 7 / 365, "month": 31 / 365, "year": 1.0}[sizes[-1]]
+        spec = self.spec
+        load = Spec(seed=spec.seed, years=max(years, 2 / 365),
+                    events_per_year=spec.events_per_year, end=spec.end,
+                    utc_offset_minutes=spec.utc_offset_minutes, hostname=spec.hostname)
+        home = Path(self.args.ref_data or Path(__file__).resolve().parent / ".data" /
+                    f"reference-s{spec.seed}-{len(load.days)}d-{spec.end}")
+        marker = home / "bench-ref.json"
+        if marker.exists():
+            saved = json.loads(marker.read_text())
+        else:
+            if home.exists():
+                shutil.rmtree(home)
+            home.mkdir(parents=True)
+            with self.reference_peer(home) as peer:
+                log(f"loading {len(load.days)} days into the reference over HTTP …")
+                report = generate(load, HttpSink(load, peer.base_url), progress=True)
+            saved = {"days": len(load.days), "events": report.total,
+                     "seconds": report.seconds, "date": time.strftime("%Y-%m-%d")}
+            marker.write_text(json.dumps(saved))
+        run.load_note = (f"the last {saved['days']} days of the same history, "
+                         f"{saved['events']:,} events, loaded through its HTTP API in batches "
+                         f"of 1000 in {saved['seconds']:.0f} s "
+                         f"({saved['events'] / saved['seconds']:,.0f} events/s; on "
+                         f"{saved['date']}, kept in `{home.name}` for later runs)")
+        log(run.load_note)
+        return home
+
     def run_reference(self) -> PeerRun:
         run = PeerRun("reference")
         sizes = [s for s in self.args.sizes if SIZES.index(s) <= SIZES.index(self.args.ref_max)]
         if not sizes:
             return run
-        years = {"day": 1 / 365, "week": 7 / 365, "month": 31 / 365, "year": 1.0}[sizes[-1]]
-        load_spec = Spec(seed=self.spec.seed, years=max(years, 2 / 365),
-                         events_per_year=self.spec.events_per_year, end=self.spec.end,
-                         utc_offset_minutes=self.spec.utc_offset_minutes,
-                         hostname=self.spec.hostname)
-        config = PeerConfig("reference", ref_python=self.args.ref_python)
-        with Peer(config) as peer:
-            log(f"loading {len(load_spec.days)} days into the reference over HTTP …")
-            report = generate(load_spec, HttpSink(load_spec, peer.base_url), progress=True)
-            run.load_note = (f"{report.total:,} events ({len(load_spec.days)} days) loaded "
-                             f"through its HTTP API in batches of 1000 in "
-                             f"{report.seconds:.0f} s ({report.total / report.seconds:,.0f} "
-                             "events/s)")
-            log(run.load_note)
-            client = Client(peer.base_url, self.args.timeout)
-            queries = [q for q in QUERIES if q in self.args.queries]
-            failed: set[str] = set()
-            sampler = RssSampler(peer.proc.pid if peer.proc else 0)
-            for size in sizes:
-                live = [q for q in queries if q not in failed]
+        home = self.reference_data(sizes, run)
+        queries = [q for q in QUERIES if q in self.args.queries]
+        failed: set[str] = set()
+        for size in sizes:
+            live = [q for q in queries if q not in failed]
+            if not live:
+                break
+            peer = self.reference_peer(home)
+            try:
+                client = Client(peer.base_url, self.args.timeout)
+                sampler = RssSampler(self.root)
                 if size == "year":
                     run.rss_idle = sampler.sample()[0]
                     sampler.start()
                 for query in live:
                     if not self.measure(client, run, query, size, "cold"):
                         failed.add(query)
+                        # the reference keeps computing the abandoned request: restart it
+                        peer.stop()
+                        peer = self.reference_peer(home)
+                        client = Client(peer.base_url, self.args.timeout)
+                        sampler.root = self.root
                 self.warm(client, run, size, [q for q in live if q not in failed],
                           self.args.ref_repeat)
                 if size == "year":
                     run.rss_year = sampler.stop()
+            finally:
+                peer.stop()
         return run
+
+
+class ReferencePeer(Peer):
+    """The reference server on a persistent data directory (``XDG_DATA_HOME``)."""
+
+    def __init__(self, config: PeerConfig, data_home: Path) -> None:
+        super().__init__(config)
+        self.data_home = data_home
+
+    def command(self) -> tuple[list[str], dict[str, str], Path]:
+        cmd, env, cwd = super().command()
+        env["XDG_DATA_HOME"] = str(self.data_home)
+        return cmd, env, cwd
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process and its reaped children (the heartbeat sender)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -238,13 +316,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="stop warm repeats of a cell after this many seconds")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     parser.add_argument("--workers", type=int, default=None, help="fastaw --workers")
+    parser.add_argument("--fastaw-rev", default=None,
+                        help="benchmark the fastaw package of this git revision (default: "
+                             "the work tree)")
     parser.add_argument("--settle", type=float, default=3.0,
                         help="seconds to wait after a server start before the first request")
     parser.add_argument("--hb-rate", type=float, default=50.0, help="heartbeats/s (0: off)")
     parser.add_argument("--hb-idle", type=float, default=5.0, help="idle heartbeat seconds")
+    parser.add_argument("--hb-size", default="10y", choices=SIZES,
+                        help="the Activity query run under heartbeats (default 10y)")
     parser.add_argument("--hb-queries", type=int, default=3,
                         help="ten-year queries run during the heartbeat stream")
     parser.add_argument("--ref-python", default=None)
+    parser.add_argument("--ref-data", default=None,
+                        help="the reference's data directory (default "
+                             "bench/.data/reference-s<seed>-<days>d-<end>)")
     parser.add_argument("--workdir", default=str(Path(__file__).resolve().parent / "out"))
     parser.add_argument("--out", type=Path, default=None, help="markdown file to update")
     parser.add_argument("--section", default=SECTION)
@@ -269,17 +355,20 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(args, spec)
     runs: list[PeerRun] = []
     started = time.perf_counter()
+    source = fastaw_source(args)
     if "fastaw" in args.peers:
-        runs.append(bench.run_fastaw(store))
+        with tempfile.TemporaryDirectory(prefix="bench-query-") as tmp:
+            if args.fastaw_rev:
+                bench.fastaw_src = export_revision(args.fastaw_rev, Path(tmp) / "src")
+            runs.append(bench.run_fastaw(store))
     if "reference" in args.peers:
         try:
             runs.append(bench.run_reference())
         except Exception as exc:
             runs.append(PeerRun("reference", failure=f"{type(exc).__name__}: {exc}"))
             log(f"reference failed: {exc}")
-    from querybench_report import render
-
-    text = render(argv, bench, runs, data_note, machine_info(), time.perf_counter() - started)
+    text = render(argv, bench, runs, data_note, [*machine_info(), f"fastaw: {source}"],
+                  time.perf_counter() - started)
     print(text)
     if args.out:
         write_section(args.out, args.section, text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
+import statistics
 from typing import TYPE_CHECKING, Any
 
 from querybench import QUERIES, QUERY_TITLES, SIZES, Cell
@@ -115,7 +116,8 @@ def render(argv: list[str], bench: Bench, runs: list[PeerRun], data_note: str,
         times = ", ".join(_s(s) for s in fa.hb_query_seconds)
         lines += [
             "",
-            f"Heartbeats during the ten-year Activity query (fastaw): `{args.hb_rate:g}`/s "
+            f"Heartbeats during the {SIZE_TITLES[args.hb_size]} Activity query (fastaw): "
+            f"`{args.hb_rate:g}`/s "
             "from a separate process over one keep-alive connection into their own bucket "
             "(pulsetime 2 s, two alternating windows, durable commit before each reply), "
             f"first {args.hb_idle:g} s idle, then while the query ran {len(fa.hb_query_seconds)} "
@@ -151,6 +153,11 @@ def render(argv: list[str], bench: Bench, runs: list[PeerRun], data_note: str,
             mine = fa.cells.get((query, size))
             lines.append(f"| {query} | {size} | "
                          f"{_same(mine.summary if mine else {}, cell.summary)} |")
+    others = [f"{run.name} {statistics.median(run.other_cpu):.2f} (max "
+              f"{max(run.other_cpu):.2f})" for run in runs if run.other_cpu]
+    if others:
+        lines += ["", "CPU used by other processes on the machine while requests ran (cores, "
+                  "median over requests; 2.0 = both cores): " + ", ".join(others) + "."]
     for run in runs:
         errors = [f"{q} {s}: {c.error}" for (q, s), c in run.cells.items() if c.error]
         if errors:
