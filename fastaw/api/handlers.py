@@ -31,7 +31,7 @@ from fastaw.exchange import (
     export_filename,
     export_parquet,
     export_stream,
-    stage_file,
+    prepare_import,
 )
 from fastaw.exchange.importer import ImportSummary, Staged
 from fastaw.models import (
@@ -286,7 +286,7 @@ IMPORT_TYPES: Final = (b"application/json", b"multipart/form-data", b"applicatio
 
 
 async def import_buckets(server: Server, request: Request) -> Response:
-    """Spool the upload to disk, validate it all, then apply it in one transaction."""
+    """Spool the upload to disk; validate and apply it all in one transaction, or nothing."""
     if request.content_type not in IMPORT_TYPES:
         got = request.headers.get(b"content-type", b"").decode("latin-1") or "none"
         raise UnsupportedMediaType(
@@ -299,7 +299,7 @@ async def import_buckets(server: Server, request: Request) -> Response:
             if upload.path.stat().st_size == 0:
                 raise BadRequest(f"The uploaded {upload.name!r} is empty")
             staged.append(await asyncio.to_thread(
-                stage_file, upload.path, _import_format(upload.hint), server.data_dir))
+                prepare_import, upload.path, _import_format(upload.hint), server.data_dir))
 
         def apply(writes: Writes) -> ImportSummary:
             total = ImportSummary()

@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from fastaw.cli.serve import add_config_flags, config_from_args
 from fastaw.errors import BadRequest
-from fastaw.exchange import FORMATS, Selection, export_parquet, export_stream, stage_file
+from fastaw.exchange import FORMATS, Selection, export_parquet, export_stream, prepare_import
 from fastaw.exchange.importer import IMPORT_FORMATS
 from fastaw.storage import Env, Writer
 from fastaw.timefmt import parse_datetime
@@ -145,7 +145,7 @@ def run_import(args: argparse.Namespace) -> int:
     writer.start()
     started = time.perf_counter()
     try:
-        staged = stage_file(path, args.format, spool_dir=env.path)
+        staged = prepare_import(path, args.format, spool_dir=env.path)
         parsed = time.perf_counter()
         try:
             summary = writer.run_sync(staged.apply)
@@ -159,7 +159,7 @@ def run_import(args: argparse.Namespace) -> int:
     print(f"imported {summary.events_imported} events ({summary.events_skipped} duplicates "
           f"skipped) into {len(summary.buckets_created)} new and "
           f"{len(summary.buckets_merged)} existing buckets in {done - started:.2f} s "
-          f"(validate {parsed - started:.2f} s, write {done - parsed:.2f} s; "
+          f"(read {parsed - started:.2f} s, then {done - parsed:.2f} s; "
           f"{events / max(done - started, 1e-9):,.0f} events/s)", file=sys.stderr)
     return 0
 

@@ -19,6 +19,7 @@ from fastaw.exchange.importer import (
     stage,
     stage_file,
 )
+from fastaw.exchange.pipeline import prepare as prepare_import
 from fastaw.exchange.selection import FORMATS, Selection, export_filename
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "export_parquet",
     "export_stream",
     "parse_import",
+    "prepare_import",
     "read_file",
     "stage",
     "stage_file",
