@@ -217,14 +217,3 @@ def _read_json_file(path: Path) -> Iterator[Item]:
 def stage_file(path: str | Path, fmt: str | None = None,
                spool_dir: str | Path | None = None) -> Staged:
     return stage(read_file(path, fmt), spool_dir)
-
-
-# -- the in-memory API the HTTP handlers used first ----------------------------------------
-
-def parse_import(body: bytes, what: str = "import file") -> Staged:
-    """Validate an export envelope held in memory (a JSON request body)."""
-    return stage(read_envelope(body, what))
-
-
-def apply_import(writes: Writes, staged: Staged) -> ImportSummary:
-    return staged.apply(writes)

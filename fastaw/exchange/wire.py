@@ -231,14 +231,3 @@ def to_bucket(bucket_id: str, raw: WireBucket, where: str) -> Bucket:
     return Bucket(id=bucket_id, num=0, type=raw.type, client=raw.client,
                   hostname=raw.hostname, created=created,
                   data=canonical_data(raw.data or {}))
-
-
-def check_data_object(text: str | bytes, where: str) -> bytes:
-    """Canonical bytes of a data JSON text (Parquet/SQLite columns); 400 unless an object."""
-    try:
-        value = msgspec.json.decode(text)
-    except msgspec.DecodeError as exc:
-        raise BadRequest(f"Invalid data at {where}: {exc}") from None
-    if not isinstance(value, dict):
-        raise BadRequest(f"Invalid data at {where}: expected a JSON object")
-    return canonical_data(value)

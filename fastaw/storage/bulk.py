@@ -7,9 +7,9 @@ file would grow for as long as the export runs) and memory stays bounded by one 
 Consequence: a write that lands while an export runs is either wholly in it or wholly out
 of it (pages never overlap, so nothing is exported twice).
 
-Writes: `insert_new` runs inside the writer's transaction and adds events with fresh ids,
+Writes: `BulkInserter` runs inside the writer's transaction and adds events with fresh ids,
 skipping every event equal — same start, duration and canonical data bytes — to one already
-in the bucket, including one inserted earlier in the same call. The check is a cursor seek
+in the bucket, including one inserted earlier in the same import. The check is a cursor seek
 to the ``bucket | start`` key prefix, so de-duplication needs no memory however large the
 import is. It keeps every invariant listed in `fastaw.storage.rows`.
 """
@@ -257,19 +257,6 @@ def _windows(ascending: list[int]) -> Iterator[int]:
 def encode_durations(durations: Sequence[int]) -> list[bytes]:
     """Each ns duration as `fastaw.models.encode_duration` writes it, in one encoder call."""
     return _FLOATS.encode([d / 1e9 for d in durations])[1:-1].split(b",")
-
-
-def insert_new(writes: Writes, num: int, rows: Iterable[tuple[int, int, bytes]]
-               ) -> InsertCounts:
-    """Insert ``(start, duration, data)`` rows with fresh ids, skipping duplicates."""
-    starts, durations, datas = [], [], []
-    for start, duration, data in rows:
-        starts.append(start)
-        durations.append(duration)
-        datas.append(data)
-    if not starts:
-        return InsertCounts(0, 0)
-    return BulkInserter(writes, num).add(starts, durations, datas)
 
 
 def _has_duplicate(cursor: Any, prefix: bytes, duration: int, data: bytes) -> bool:
