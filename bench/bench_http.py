@@ -158,6 +158,9 @@ class RunResult:
     server_cpu_s: float
     other_cpu_s: float
     batch_size: int = 0
+    # wrk's error counters that are non-zero: connect/read/write/timeout (socket)
+    # and status (responses with a status >= 400).
+    error_kinds: dict[str, int] = field(default_factory=dict)
 
     @property
     def rps(self) -> float:
@@ -247,6 +250,7 @@ class Options:
     wrk: str
     pool_file: Path
     verbose: bool
+    keep: bool = False
 
 
 def run_wrk(
@@ -303,12 +307,13 @@ def run_wrk(
         server_cpu_s=server_cpu,
         other_cpu_s=max(0.0, busy - server_cpu - client_cpu),
         batch_size=opts.batch_size if workload.mode == "batch" else 0,
+        error_kinds={k: int(v) for k, v in summary["errors"].items() if v},
     )
 
 
 def bench_peer(config: PeerConfig, workloads: list[Workload], opts: Options) -> PeerResults:
     results = PeerResults(config.name)
-    peer = Peer(config)
+    peer = Peer(config, keep=opts.keep)
     try:
         with peer:
             results.startup_seconds = peer.startup_seconds
@@ -324,6 +329,7 @@ def bench_peer(config: PeerConfig, workloads: list[Workload], opts: Options) -> 
                     bucket = f"bench-{wl.key}-r{rep}"
                     res = run_wrk(peer, wl, bucket, opts, opts.duration)
                     results.runs.setdefault(wl.key, []).append(res)
+                    kinds = f" {res.error_kinds}" if res.error_kinds else ""
                     rate = (
                         f"{res.events_per_s:,.0f} events/s"
                         if wl.mode == "batch"
@@ -331,7 +337,7 @@ def bench_peer(config: PeerConfig, workloads: list[Workload], opts: Options) -> 
                     )
                     log(
                         f"{config.name} {wl.key} #{rep + 1}: {rate}, p50 {res.p50_ms:.2f} ms, "
-                        f"p99 {res.p99_ms:.2f} ms, errors {res.errors}, "
+                        f"p99 {res.p99_ms:.2f} ms, errors {res.errors}{kinds}, "
                         f"events {res.events_in_bucket}, "
                         f"cpu server {res.server_cpu_s:.1f} s client {res.client_cpu_s:.1f} s "
                         f"other {res.other_cpu_s:.1f} s"
@@ -340,6 +346,8 @@ def bench_peer(config: PeerConfig, workloads: list[Workload], opts: Options) -> 
         results.failure = f"{type(exc).__name__}: {exc}"
         log(f"{config.name}: FAILED: {results.failure}")
     results.peak_rss_bytes = peer.peak_rss_bytes
+    if opts.keep and peer.tmpdir is not None:
+        log(f"{config.name}: kept {peer.tmpdir} (log: {peer.tmpdir / 'server.log'})")
     return results
 
 
@@ -484,7 +492,7 @@ def report(
         "",
         "Sanity checks (medians): new events per request (≈0 when heartbeats merge, ≈1 "
         "when they insert, ≈batch size for batches; requests still in flight when wrk "
-        "stops may add a little), failed requests (non-2xx or socket errors, summed over "
+        "stops may add a little), failed requests (status >= 400 or socket errors, summed over "
         "runs), CPU seconds per second of run for the server process tree, for wrk, and for "
         "everything else on the machine (other CPU well above 0 means the figures are "
         "disturbed by other load).",
@@ -505,8 +513,15 @@ def report(
             cli = median(r.client_cpu_s / r.seconds for r in runs)
             other = median(r.other_cpu_s / r.seconds for r in runs)
             rates = ", ".join(fmt(r.events_per_s if wl.mode == "batch" else r.rps) for r in runs)
+            kinds: dict[str, int] = {}
+            for r in runs:
+                for kind, n in r.error_kinds.items():
+                    kinds[kind] = kinds.get(kind, 0) + n
+            failed = str(sum(r.errors for r in runs))
+            if kinds:
+                failed += " (" + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + ")"
             lines.append(
-                f"| {wl.key} | {p.name} | {fmt(per_req, 2)} | {sum(r.errors for r in runs)} "
+                f"| {wl.key} | {p.name} | {fmt(per_req, 2)} | {failed} "
                 f"| {fmt(srv, 2)} | {fmt(cli, 2)} | {fmt(other, 2)} | {rates} |"
             )
     for p in peers:
@@ -612,6 +627,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--section", default=SECTION_DEFAULT, help="section title in --out")
     parser.add_argument("--verbose", action="store_true", help="print wrk's own output")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the servers' temp dirs (data, logs)"
+    )
     return parser.parse_args(argv)
 
 
@@ -649,6 +667,7 @@ def main(argv: list[str] | None = None) -> int:
             wrk=args.wrk,
             pool_file=pool_file,
             verbose=args.verbose,
+            keep=args.keep,
         )
         results = []
         for name in peer_names:
