@@ -24,12 +24,14 @@ What runs (all on 127.0.0.1, one server at a time, see bench/README.md):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,7 +81,8 @@ class PeerRun:
     hb_idle: Latencies | None = None
     hb_busy: Latencies | None = None
     hb_query_seconds: list[float] = field(default_factory=list)
-    other_cpu: list[float] = field(default_factory=list)  # per request, cores
+    other_cpu: list[float] = field(default_factory=list)  # per request, CPU seconds
+    busy_seconds: float = 0.0  # wall time of all the timed requests
     load_note: str = ""
     failure: str = ""
 
@@ -117,7 +120,8 @@ class Bench:
             seconds, body = self.request(client, query, size)
             others = (machine_busy_seconds() - busy) - (tree_cpu_seconds(self.root) - server) \
                 - (_own_cpu() - own)
-            run.other_cpu.append(max(0.0, others) / seconds)
+            run.other_cpu.append(max(0.0, others))
+            run.busy_seconds += seconds
         except Exception as exc:  # timeouts, HTTP errors: recorded, never fatal
             cell.error = f"{type(exc).__name__}: {exc}"[:200]
             log(f"{run.name} {query} {size} {kind}: FAILED {cell.error}")
@@ -130,7 +134,8 @@ class Bench:
         return True
 
     def warm(self, client: Client, run: PeerRun, size: str, queries: list[str],
-             repeat: int) -> None:
+             repeat: int, restart: Callable[[], Client] | None = None) -> Client:
+        """Interleaved warm repeats; after a failure ``restart`` gives a fresh server."""
         spent = {q: 0.0 for q in queries}
         for _ in range(repeat):
             for query in queries:
@@ -138,20 +143,24 @@ class Bench:
                 if cell.error or spent[query] > self.args.budget:
                     continue
                 before = sum(cell.warm)
-                self.measure(client, run, query, size, "warm")
+                if not self.measure(client, run, query, size, "warm") and restart:
+                    client = restart()
                 spent[query] += sum(cell.warm) - before
+        return client
 
     # -- fastaw --------------------------------------------------------------------------
-    def fastaw_peer(self, store: Path) -> Peer:
+    @contextlib.contextmanager
+    def fastaw_peer(self, store: Path) -> Iterator[Peer]:
+        """A started fastaw on ``store``, stopped (process group killed) on exit."""
         config = Path(self.args.workdir) / "fastaw-bench.toml"
         config.write_text(f"query_timeout = {self.args.timeout:g}\n")
         extra = ["--data-dir", str(store), "--config", str(config)]
         peer = Peer(PeerConfig("fastaw", workers=self.args.workers, extra_args=extra,
                                fastaw_src=self.fastaw_src))
-        peer.start()
-        self.root = peer.proc.pid if peer.proc else 0
-        time.sleep(self.args.settle)  # the query workers finish starting
-        return peer
+        with peer:  # starts it
+            self.root = peer.proc.pid if peer.proc else 0
+            time.sleep(self.args.settle)  # the query workers finish starting
+            yield peer
 
     def run_fastaw(self, store: Path) -> PeerRun:
         run = PeerRun("fastaw")
@@ -204,6 +213,7 @@ class Bench:
 
     # -- reference -----------------------------------------------------------------------
     def reference_peer(self, data_home: Path) -> Peer:
+        """A started reference server on ``data_home``; the caller must `stop` it."""
         peer = ReferencePeer(PeerConfig("reference", ref_python=self.args.ref_python),
                              data_home)
         peer.start()
@@ -227,9 +237,12 @@ class Bench:
             if home.exists():
                 shutil.rmtree(home)
             home.mkdir(parents=True)
-            with self.reference_peer(home) as peer:
+            peer = self.reference_peer(home)
+            try:
                 log(f"loading {len(load.days)} days into the reference over HTTP …")
                 report = generate(load, HttpSink(load, peer.base_url), progress=True)
+            finally:
+                peer.stop()
             saved = {"days": len(load.days), "events": report.total,
                      "seconds": report.seconds, "date": time.strftime("%Y-%m-%d")}
             marker.write_text(json.dumps(saved))
@@ -251,30 +264,38 @@ class Bench:
         failed: set[str] = set()
         for size in sizes:
             live = [q for q in queries if q not in failed]
-            if not live:
-                break
-            peer = self.reference_peer(home)
-            try:
-                client = Client(peer.base_url, self.args.timeout)
-                sampler = RssSampler(self.root)
-                if size == "year":
-                    run.rss_idle = sampler.sample()[0]
-                    sampler.start()
-                for query in live:
-                    if not self.measure(client, run, query, size, "cold"):
-                        failed.add(query)
-                        # the reference keeps computing the abandoned request: restart it
-                        peer.stop()
-                        peer = self.reference_peer(home)
-                        client = Client(peer.base_url, self.args.timeout)
-                        sampler.root = self.root
-                self.warm(client, run, size, [q for q in live if q not in failed],
-                          self.args.ref_repeat)
-                if size == "year":
-                    run.rss_year = sampler.stop()
-            finally:
-                peer.stop()
+            if live:
+                self.reference_size(home, size, live, failed, run)
         return run
+
+    def reference_size(self, home: Path, size: str, live: list[str], failed: set[str],
+                       run: PeerRun) -> None:
+        """Every live query of one size on a fresh reference server."""
+        peers = [self.reference_peer(home)]
+        sampler = RssSampler(self.root)
+
+        def restart() -> Client:
+            # the reference keeps computing an abandoned request: start it afresh
+            peers[-1].stop()
+            peers.append(self.reference_peer(home))
+            sampler.root = self.root
+            return Client(peers[-1].base_url, self.args.timeout)
+
+        try:
+            client = Client(peers[-1].base_url, self.args.timeout)
+            if size == "year":
+                run.rss_idle = sampler.sample()[0]
+                sampler.start()
+            for query in live:
+                if not self.measure(client, run, query, size, "cold"):
+                    failed.add(query)
+                    client = restart()
+            self.warm(client, run, size, [q for q in live if q not in failed],
+                      self.args.ref_repeat, restart)
+            if size == "year":
+                run.rss_year = sampler.stop()
+        finally:
+            peers[-1].stop()
 
 
 class ReferencePeer(Peer):
