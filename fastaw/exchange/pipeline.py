@@ -17,8 +17,11 @@ like the two-pass one.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import queue
+import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Final
@@ -33,6 +36,7 @@ from fastaw.storage.bulk import BulkInserter, create_or_get
 from fastaw.storage.mutations import Writes
 
 PIPELINE_BYTES: Final = 32 << 20
+QUEUE_DEPTH: Final = 8  # batches in flight between the reader and the writer
 _BUCKET, _EVENTS, _DONE, _BAD, _FAILED = b"B", b"E", b"D", b"X", b"Z"
 _bucket_decoder: Final = msgspec.msgpack.Decoder(tuple[str, Bucket | None])
 _events_decoder: Final = msgspec.msgpack.Decoder(tuple[str, list[int], list[int], list[bytes]])
@@ -72,14 +76,30 @@ class Pipelined:
         self.path, self.fmt = Path(path), fmt
         self.events = 0
         self._used = False
+        # A thread drains the pipe into a short queue, so the child keeps reading while the
+        # writer inserts (a large message otherwise blocks its sender until it is received).
+        self._messages: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_DEPTH)
+        self._drain = threading.Thread(target=self._pump, name="fastaw-import-pipe",
+                                       daemon=True)
+        self._drain.start()
+
+    def _pump(self) -> None:
+        try:
+            while True:
+                message = self._conn.recv_bytes()
+                self._messages.put(message)
+                if message[:1] in (_DONE, _BAD, _FAILED):
+                    return
+        except (EOFError, OSError):
+            self._messages.put(None)
 
     def _receive(self) -> bytes:
-        try:
-            return self._conn.recv_bytes()
-        except EOFError:
+        message = self._messages.get()
+        if message is None:
             self._process.join(5)
             raise RuntimeError(f"the import reader process died (exit code "
-                               f"{self._process.exitcode})") from None
+                               f"{self._process.exitcode})")
+        return message
 
     def apply(self, writes: Writes, progress: Progress | None = None) -> ImportSummary:
         """The writer operation: insert batches as the child validates them."""
@@ -158,10 +178,14 @@ class Pipelined:
         return summary
 
     def close(self) -> None:
-        self._conn.close()
         if self._process.is_alive():
             self._process.kill()
         self._process.join(10)
+        while self._drain.is_alive():  # unblock the pump if it waits on a full queue
+            with contextlib.suppress(queue.Empty):
+                self._messages.get_nowait()
+            self._drain.join(0.01)
+        self._conn.close()
 
 
 def should_pipeline(path: str | Path, fmt: str) -> bool:
