@@ -369,7 +369,7 @@ def run(args: argparse.Namespace, work: Path) -> str:
 
     lines += ["", f"### Import of {args.events:,} events into an empty store", "",
               "As `fastaw import` does it: JSON in two passes (validate the whole file, then "
-              "one transaction); NDJSON and Parquet files ≥ 32 MB read by a child process "
+              "one transaction); NDJSON ≥ 32 MB and Parquet ≥ 4 MB read by a child process "
               "while the writer inserts (*first* ≈ 0, *then* = everything). CPU s counts this "
               "process only (not the child).", "",
               "| source | first s | then s | total s | events/s | CPU s | "

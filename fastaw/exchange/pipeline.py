@@ -35,7 +35,8 @@ from fastaw.models import Bucket
 from fastaw.storage.bulk import BulkInserter, create_or_get
 from fastaw.storage.mutations import Writes
 
-PIPELINE_BYTES: Final = 32 << 20
+PIPELINE_BYTES: Final = 32 << 20  # ≈ 200k events of NDJSON or CSV
+PIPELINE_PARQUET_BYTES: Final = 4 << 20  # ≈ 150k events: Parquet is compact
 QUEUE_DEPTH: Final = 8  # batches in flight between the reader and the writer
 _BUCKET, _EVENTS, _DONE, _BAD, _FAILED = b"B", b"E", b"D", b"X", b"Z"
 _bucket_decoder: Final = msgspec.msgpack.Decoder(tuple[str, Bucket | None])
@@ -198,9 +199,10 @@ def should_pipeline(path: str | Path, fmt: str) -> bool:
     if fmt == "json":
         return False
     path = Path(path)
+    limit = min(PIPELINE_BYTES, PIPELINE_PARQUET_BYTES) if fmt == "parquet" else PIPELINE_BYTES
     if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*.parquet")) >= PIPELINE_BYTES
-    return os.path.getsize(path) >= PIPELINE_BYTES
+        return sum(p.stat().st_size for p in path.rglob("*.parquet")) >= limit
+    return os.path.getsize(path) >= limit
 
 
 def prepare(path: str | Path, fmt: str | None = None, spool_dir: str | Path | None = None
