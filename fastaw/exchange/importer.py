@@ -2,7 +2,7 @@
 
 All or nothing: pass one reads the whole file through its format's reader (which raises a
 400 `BadRequest` naming the first bad record) and *stages* the validated events in a
-spool file — compact msgpack frames, in memory up to `SPOOL_MEMORY` and on disk beyond —
+spool file — compact msgpack frames, in memory up to `SPOOL_MEMORY` (16 MB) and on disk beyond —
 so a file of any size is parsed exactly once and never held whole. Pass two is one writer
 operation: it creates the missing buckets and inserts the staged events in a single LMDB
 transaction, committed durably before the caller is answered; any error aborts it and
@@ -35,7 +35,7 @@ from fastaw.models import Bucket
 from fastaw.storage.bulk import BulkInserter, create_or_get
 from fastaw.storage.mutations import Writes
 
-SPOOL_MEMORY: Final = 64 << 20
+SPOOL_MEMORY: Final = 16 << 20
 IMPORT_FORMATS: Final = ("json", "ndjson", "parquet", "csv")
 _frame_decoder: Final = msgspec.msgpack.Decoder(tuple[int, list[int], list[int], list[bytes]])
 Progress = Callable[[int], None]
