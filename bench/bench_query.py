@@ -153,7 +153,8 @@ class Bench:
     def fastaw_peer(self, store: Path) -> Iterator[Peer]:
         """A started fastaw on ``store``, stopped (process group killed) on exit."""
         config = Path(self.args.workdir) / "fastaw-bench.toml"
-        config.write_text(f"query_timeout = {self.args.timeout:g}\n")
+        config.write_text(f"query_timeout = {self.args.timeout:g}\n"
+                          + "".join(f"{line}\n" for line in self.args.fastaw_config))
         extra = ["--data-dir", str(store), "--config", str(config)]
         peer = Peer(PeerConfig("fastaw", workers=self.args.workers, extra_args=extra,
                                fastaw_src=self.fastaw_src))
@@ -337,6 +338,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="stop warm repeats of a cell after this many seconds")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     parser.add_argument("--workers", type=int, default=None, help="fastaw --workers")
+    parser.add_argument("--fastaw-config", action="append", default=[], metavar="LINE",
+                        help='an extra line of the fastaw config file, e.g. '
+                             '\'durability = "process"\' (repeatable)')
     parser.add_argument("--fastaw-rev", default=None,
                         help="benchmark the fastaw package of this git revision (default: "
                              "the work tree)")
