@@ -21,7 +21,6 @@ import struct
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice, repeat
-from operator import itemgetter
 from typing import Any, Final, NamedTuple
 
 import msgspec
@@ -83,21 +82,26 @@ def iter_pages(env: Env, num: int, start: int | None = None, end: int | None = N
     low, high = _bounds(num, start, end)
     while low < high:
         with env.read() as txn, txn.cursor(db=env.events) as cursor:
+            # keys, then values, in two C-level walks (cheaper than splitting pairs)
             if newest_first:
                 found = cursor.prev() if cursor.set_range(high) else cursor.last()
-                pairs = list(islice(cursor.iterprev(), page)) if found else []
-                if pairs and pairs[-1][0] < low:
-                    pairs = pairs[:bisect_left(pairs, _neg(low), key=_neg_key)]
+                key_list = list(islice(cursor.iterprev(values=False), page)) if found else []
+                if key_list and key_list[-1] < low:
+                    key_list = key_list[:bisect_left(key_list, _neg(low), key=_Desc)]
+                walk = cursor.iterprev
             else:
-                pairs = list(islice(cursor.iternext(), page)) if cursor.set_range(low) else []
-                if pairs and pairs[-1][0] >= high:
-                    pairs = pairs[:bisect_left(pairs, high, key=itemgetter(0))]
-        if not pairs:
+                key_list = list(islice(cursor.iternext(values=False), page)) \
+                    if cursor.set_range(low) else []
+                if key_list and key_list[-1] >= high:
+                    key_list = key_list[:bisect_left(key_list, high)]
+                walk = cursor.iternext
+            value_list = []
+            if key_list and cursor.set_key(key_list[0]):
+                value_list = list(islice(walk(keys=False), len(key_list)))
+        if not key_list:
             return
-        key_list = [key for key, _ in pairs]
-        value_list = [value for _, value in pairs]
         yield key_list, value_list
-        if len(pairs) < page:
+        if len(key_list) < page:
             return
         if newest_first:
             high = key_list[-1]
@@ -119,10 +123,6 @@ class _Desc:
 
 def _neg(key: bytes) -> _Desc:
     return _Desc(key)
-
-
-def _neg_key(pair: tuple[bytes, bytes]) -> _Desc:
-    return _Desc(pair[0])
 
 
 class InsertCounts(NamedTuple):
