@@ -2,11 +2,12 @@
 
 All or nothing: pass one reads the whole file through its format's reader (which raises a
 400 `BadRequest` naming the first bad record) and *stages* the validated events in a
-spool file — compact msgpack frames, in memory up to `SPOOL_MEMORY` (16 MB) and on disk beyond —
+spool file — compact msgpack frames, in memory up to `SPOOL_MEMORY` and on disk beyond —
 so a file of any size is parsed exactly once and never held whole. Pass two is one writer
 operation: it creates the missing buckets and inserts the staged events in a single LMDB
 transaction, committed durably before the caller is answered; any error aborts it and
-nothing is imported. While it runs, other writes wait (≈ 1 s per 300k events).
+nothing is imported. While it runs, other writes wait (a few seconds per million events).
+Large NDJSON/CSV/Parquet files take the one-pass variant in `fastaw.exchange.pipeline`.
 
 Merging: into an existing bucket, events equal (start, duration, data) to one already
 stored — or earlier in the same file — are skipped (aw-server-rust's de-duplication), so
