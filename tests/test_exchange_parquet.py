@@ -147,6 +147,6 @@ def test_a_bad_parquet_row_is_named(tmp_path: Path) -> None:
     history = History(buckets=[Bucket(id="b", num=0, type="t", client="c", hostname="h",
                                       created=0)], events={"b": []})
     env = load(tmp_path / "store", history)
-    with pytest.raises(BadRequest, match=r"bad.parquet row 5 \(`data`\)"):
+    with pytest.raises(BadRequest, match=r"the Parquet file row 5 \(`data`\)"):
         _apply(env, path)
     env.close()

@@ -196,7 +196,7 @@ def read_parquet(path: str | Path) -> Iterator[Item]:
         announced.add(bucket_id)
         yield BucketItem(bucket_id, to_bucket(bucket_id, wire, f"{SIDECAR}: {bucket_id!r}"))
     for file in files:
-        where = str(file.relative_to(root)) if root.is_dir() else file.name
+        where = str(file.relative_to(root)) if root.is_dir() else "the Parquet file"
         try:
             file_meta = pl.read_parquet_metadata(file)
         except Exception as exc:
