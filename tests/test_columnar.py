@@ -67,3 +67,20 @@ def test_lz4_chunks_of_earlier_versions_are_read(env: Env, writer: Writer) -> No
     source = ColumnSource(store)
     assert source.events("b", 0, 10**12).equals(frame)
     assert source.chunks_read == 1 and source.chunks_built == 0
+
+
+def test_chunks_of_another_format_are_rebuilt(env: Env, writer: Writer) -> None:
+    bucket = writer.run_sync(lambda w: w.create_bucket(
+        Bucket(id="b", num=0, type="t", client="c", hostname="h", created=0)))
+    events = [Event(None, i * 10**9, 10**9, canonical_data(DATA[0])) for i in range(5)]
+    writer.run_sync(lambda w: w.insert_many(bucket.num, events))
+    store = ChunkStore(env)
+    window = store.windows(bucket.num, 0, keys.window_of(10**12))[0]
+    generation = store.window_rows(bucket.num, window).generation
+    wrong = rows_to_frame([], [])  # an older build: right generation, no FORMAT tag
+    with env.lmdb.begin(write=True) as txn:
+        txn.put(keys.window_key(bucket.num, window), keys.u64(generation) + to_ipc(wrong),
+                db=env.chunks)
+    assert store.chunk(bucket.num, window) is None
+    source = ColumnSource(store)
+    assert source.events("b", 0, 10**12).height == 5 and source.chunks_built == 1

@@ -5,17 +5,24 @@ imports polars; this module only moves bytes. Consistency rule: a chunk is store
 with the generation of its window at the time its rows were read, and is used only while
 the window's generation is unchanged. Every write bumps the generation of the windows it
 touches (`Writes.finish`), so a stale chunk is never served, whatever the interleaving of
-writers and query workers across processes.
+writers and query workers across processes. A chunk value is ``generation (u64) |
+FORMAT | blob``; a chunk of another `FORMAT` is stale too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from fastaw.storage import keys
 from fastaw.storage.env import Env
 from fastaw.storage.rows import Rows
+
+#: Version of the chunk derivation, stored after the generation. Bump it whenever the way
+#: chunks are built from rows changes: every older chunk then counts as stale and is
+#: rebuilt from the rows (1 → 2: data of non-ASCII events was cut wrongly).
+FORMAT: Final = b"fc02"
+_HEAD: Final = 8 + len(FORMAT)
 
 
 class BucketRef(NamedTuple):
@@ -77,9 +84,9 @@ class ChunkStore:
         with self.env.read(buffers=True) as txn:
             raw = txn.get(wkey, db=self.env.windows)
             blob = txn.get(wkey, db=self.env.chunks)
-            if raw is None or blob is None or bytes(blob[:8]) != bytes(raw):
+            if raw is None or blob is None or bytes(blob[:_HEAD]) != bytes(raw) + FORMAT:
                 return None
-            return bytes(blob[8:])  # the one copy out of the map, before the txn ends
+            return bytes(blob[_HEAD:])  # the one copy out of the map, before the txn ends
 
     def window_rows(self, num: int, window: int) -> WindowRows:
         """The generation and the raw rows of one window, ascending by key, one snapshot."""
@@ -113,7 +120,7 @@ class ChunkStore:
                 raw = txn.get(wkey, db=self.env.windows)
                 if raw is None or keys.read_u64(raw) != generation:
                     continue
-                txn.put(wkey, keys.u64(generation) + blob, db=self.env.chunks)
+                txn.put(wkey, keys.u64(generation) + FORMAT + blob, db=self.env.chunks)
                 stored += 1
             txn.commit()
         except BaseException:
