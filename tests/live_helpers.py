@@ -79,15 +79,31 @@ class Serve:
         return self._output
 
 
-def group_alive(pgid: int) -> bool:
-    """Whether any process of a process group still exists."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of a process group (Linux /proc)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state ppid pgrp …
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def group_alive(pgid: int, grace: float = 3.0) -> bool:
+    """Whether a process group still has live members ``grace`` seconds from now at the
+    latest (helpers such as multiprocessing's resource tracker exit just after the main)."""
+    deadline = time.monotonic() + grace
+    while group_members(pgid):
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def child_pids(pid: int) -> list[int]:

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import os
 import socket
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from fastaw.config import ENV_VAR, Config, ConfigError, load, to_env
 from fastaw.storage import Env
+
+WORKERS_KILL_TIMEOUT: Final = 10.0  # seconds
+RESIGNAL_INTERVAL: Final = 0.5  # seconds
+log = logging.getLogger("fastaw.serve")
 
 
 def register(sub: Any) -> None:
@@ -95,6 +101,40 @@ def run(args: argparse.Namespace) -> int:
         log_access=bool(getattr(args, "verbose", False)),
         log_level=LogLevels.info if getattr(args, "verbose", False) else LogLevels.warning,
         backlog=2048,
+        workers_kill_timeout=int(WORKERS_KILL_TIMEOUT),
     )
+    _persistent_stop(server)
     server.serve()
     return 0
+
+
+def _persistent_stop(server: Any) -> None:
+    """Make Granian's worker shutdown re-send SIGTERM until each worker has stopped.
+
+    A forked worker inherits Granian's main-process signal handler, which in the child
+    only sets a flag nobody reads, and a stop request that reaches a worker before its
+    server loop runs is forgotten: a SIGTERM/SIGINT arriving while a worker was still
+    starting was lost and that worker served on forever (the server never exited). A
+    signal that arrives once the worker runs is honoured, so Granian's single SIGTERM is
+    repeated every half second; a worker still alive after `WORKERS_KILL_TIMEOUT` is
+    killed (every write it acknowledged is already durable).
+    """
+
+    def stop_workers() -> None:
+        workers = list(server.wrks)
+        for worker in workers:
+            worker.terminate()
+        deadline = time.monotonic() + WORKERS_KILL_TIMEOUT
+        for worker in workers:
+            worker.join(RESIGNAL_INTERVAL)
+            while worker.is_alive():
+                if time.monotonic() >= deadline:
+                    log.warning("killing worker %d: it did not stop", worker.idx + 1)
+                    worker.kill()
+                    worker.join()
+                    break
+                worker.terminate()
+                worker.join(RESIGNAL_INTERVAL)
+        server.wrks.clear()
+
+    server._stop_workers = stop_workers
