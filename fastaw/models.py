@@ -8,12 +8,24 @@ aw-server-rust uses (``1 != 1.0``) — and so output never re-encodes it.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from itertools import repeat
+from operator import truediv
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
 from fastaw.errors import BadRequest
-from fastaw.timefmt import check_ns, format_ns, parse_datetime, seconds_to_ns
+from fastaw.timefmt import (
+    MAX_NS,
+    MIN_NS,
+    check_ns,
+    format_ns,
+    parse_datetime,
+    parse_stamps,
+    seconds_to_ns,
+    seconds_to_ns_many,
+)
 
 JSONObject = dict[str, Any]
 #: Event ids are positive 64-bit signed integers, as in aw-server-rust's SQLite table.
@@ -108,22 +120,29 @@ def encode_duration(ns: int) -> bytes:
     return _float_encoder.encode(ns / 1e9)
 
 
+def encode_durations(durations: Sequence[int]) -> list[bytes]:
+    """`encode_duration` of each ns duration, in one encoder call."""
+    if not durations:
+        return []
+    return _float_encoder.encode(list(map(truediv, durations, repeat(1e9))))[1:-1].split(b",")
+
+
+_TAIL: Final = b',"timestamp":"%b","duration":%b,"data":%b}'
+#: An event's JSON is ``HEAD % id`` followed by its tail (see `render_tails`).
+HEAD: Final = b'{"id":%d'
+
+
 def render_event(event_id: int | None, start: int, duration: int, data: bytes) -> bytes:
     """The JSON object of an event, keys in aw-server-rust's order."""
-    ident = b"null" if event_id is None else str(event_id).encode()
-    return b"".join(
-        (
-            b'{"id":',
-            ident,
-            b',"timestamp":"',
-            format_ns(start).encode(),
-            b'","duration":',
-            encode_duration(duration),
-            b',"data":',
-            data,
-            b"}",
-        )
-    )
+    ident = b'{"id":null' if event_id is None else HEAD % event_id
+    return ident + _TAIL % (format_ns(start).encode(), encode_duration(duration), data)
+
+
+def render_tails(stamps: Sequence[bytes], durations: Sequence[int],
+                 datas: Sequence[bytes]) -> list[bytes]:
+    """What follows the id in each event's JSON (`render_event` = ``HEAD % id + tail``);
+    ``stamps`` are `format_ns` of the starts, as bytes."""
+    return [_TAIL % row for row in zip(stamps, encode_durations(durations), datas, strict=True)]
 
 
 def event_from_wire(raw: EventIn, where: str) -> Event:
@@ -143,6 +162,53 @@ def event_from_wire(raw: EventIn, where: str) -> Event:
     except ValueError as exc:
         raise BadRequest(f"Invalid event at `{where}`: {exc}") from None
     return Event(raw.id, start, duration, canonical_data(raw.data))
+
+
+class EventColumns(NamedTuple):
+    """Validated events as columns, in request order (see `columns_from_wire`)."""
+
+    starts: list[int]
+    durations: list[int]
+    datas: list[bytes]  # canonical JSON
+    stamps: list[bytes]  # format_ns of each start
+    ids: list[int | None] | None  # None when no event names an id
+
+    def events(self) -> list[Event]:
+        ids = self.ids or [None] * len(self.starts)
+        return list(map(Event, ids, self.starts, self.durations, self.datas))
+
+
+#: |duration| below this (≈ 13 days): the end of a start this far inside the range fits too
+_SHORT: Final = 2**50
+
+
+def columns_from_wire(raws: list[EventIn], where: Callable[[int], str]) -> EventColumns:
+    """`event_from_wire` of every event, column-wise: one pass per column, mostly in C.
+
+    Anything the column functions do not cover alone (an unusual timestamp, a huge
+    duration, an event near the ends of the time range, an invalid value) sends the
+    whole list through `event_from_wire` in order, so the 400 names the first bad event
+    (``where(i)``) exactly as the per-event path does, and results are identical.
+    """
+    texts = [raw.timestamp for raw in raws]
+    durations = seconds_to_ns_many([raw.duration for raw in raws])
+    ids: list[int | None] | None = [raw.id for raw in raws]
+    assert ids is not None
+    if ids.count(None) == len(ids):
+        ids = None
+    try:
+        starts, stamps = parse_stamps(texts)
+    except ValueError:
+        starts = []
+    if (durations is None or not starts or (ids is not None and not all(
+            0 <= i <= MAX_EVENT_ID for i in ids if i is not None))
+            or min(starts) <= MIN_NS + _SHORT or max(starts) >= MAX_NS - _SHORT):
+        events = [event_from_wire(raw, where(i)) for i, raw in enumerate(raws)]
+        starts = [event.start for event in events]
+        durations = [event.duration for event in events]
+        stamps = [format_ns(start).encode() for start in starts]
+    datas = list(map(_json_encoder.encode, [raw.data for raw in raws]))
+    return EventColumns(starts, durations, datas, stamps, ids)
 
 
 def decode_json(body: bytes, type_: Any, what: str = "body") -> Any:

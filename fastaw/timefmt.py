@@ -9,9 +9,12 @@ Invariants:
 
 from __future__ import annotations
 
+import decimal
 import math
+import operator
 import re
 from functools import lru_cache
+from itertools import repeat
 from typing import Final
 
 NS_PER_SECOND: Final = 1_000_000_000
@@ -35,13 +38,6 @@ _BASIC: Final = re.compile(
     re.ASCII,
 )
 _YEAR_ONLY: Final = re.compile(r"\s*(\d{4})\s*", re.ASCII)
-
-# The form every client actually sends (RFC 3339 with an offset), parsed without _build.
-_COMMON: Final = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9})\d*)?(Z|z|[+-]\d\d:\d\d)",
-    re.ASCII,
-)
-_day_seconds: dict[str, int] = {}
 
 _DAYS_BEFORE_MONTH: Final = (0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
 
@@ -114,11 +110,14 @@ def parse_datetime(text: str) -> int:
     """
     if not isinstance(text, str):
         raise ValueError(f"expected a timestamp string, got {type(text).__name__}")
-    match = _COMMON.fullmatch(text)
-    if match is not None:
-        fast = _parse_common(text, match)
-        if fast is not None:
-            return fast
+    fast = _fast_ns(text)
+    if fast is not None:
+        return fast
+    return _parse_full(text)
+
+
+def _parse_full(text: str) -> int:
+    """Every accepted form, through the regular expressions (and every error message)."""
     match = _EXTENDED.fullmatch(text) or _BASIC.fullmatch(text)
     if match is not None:
         return _build(match.groups(), text)
@@ -128,37 +127,103 @@ def parse_datetime(text: str) -> int:
     raise ValueError(f"{text!r} is not an ISO 8601 timestamp")
 
 
-def _parse_common(text: str, match: re.Match[str]) -> int | None:
-    """Fast path for ``YYYY-MM-DDTHH:MM:SS[.f]±HH:MM|Z``; None defers to the full parser."""
-    year, month, day, hour, minute, second, frac, offset = match.groups()
-    date = text[:10]
-    base = _day_seconds.get(date)
+# -- the fast path: the shape every client sends ------------------------------------------
+# ``YYYY-MM-DD(T|t| )HH:MM:SS[(.|,)digits](Z|z|±HH:MM)``: a look-up per date (cached), one
+# per clock time, one per offset, and the fraction. Anything else — or anything out of
+# range — returns None and `_parse_full` decides (and words the error).
+
+_SCALES: Final = {n: 10 ** (9 - n) for n in range(1, 10)}  # ns per unit of n fraction digits
+_DATE: Final = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+_date_seconds: dict[str, int] = {}
+_OFFSETS: Final = {f"{sign}{h:02d}:{m:02d}": (1 if sign == "+" else -1) * (h * 3600 + m * 60)
+                   for sign in "+-" for h in range(24) for m in range(60)}
+
+
+def _day_seconds(date: str) -> int | None:
+    """Seconds since the epoch at midnight of ``YYYY-MM-DD``, or None if it is no date."""
+    base = _date_seconds.get(date)
     if base is None:
-        m, d = int(month), int(day)
-        if not (1 <= m <= 12 and 1 <= d <= _days_in_month(int(year), m)):
+        match = _DATE.fullmatch(date)
+        if match is None:
             return None
-        base = days_from_civil(int(year), m, d) * 86_400
-        if len(_day_seconds) > 100_000:
-            _day_seconds.clear()
-        _day_seconds[date] = base
-    h, mi, sec = int(hour), int(minute), int(second)
-    if h > 23 or mi > 59 or sec > 59:
-        return None
-    seconds = base + h * 3600 + mi * 60 + sec
-    if offset not in ("Z", "z"):
-        oh, om = int(offset[1:3]), int(offset[4:6])
-        if oh > 23 or om > 59:
+        year, month, day = int(match[1]), int(match[2]), int(match[3])
+        if not (1 <= month <= 12 and 1 <= day <= _days_in_month(year, month)):
             return None
-        seconds -= (oh * 3600 + om * 60) if offset[0] == "+" else -(oh * 3600 + om * 60)
-    ns = seconds * NS_PER_SECOND
-    if frac:
-        ns += int(frac) * _FRACTION_SCALE[len(frac)]
-    if not MIN_NS <= ns <= MAX_NS:
-        return None
-    return ns
+        base = days_from_civil(year, month, day) * 86_400
+        if len(_date_seconds) > 100_000:
+            _date_seconds.clear()
+        _date_seconds[date] = base
+    return base
 
 
-_FRACTION_SCALE: Final = tuple(10 ** (9 - n) for n in range(10))
+def _fast_ns(text: str) -> int | None:
+    """ns of a timestamp in the common shape (see above), or None."""
+    stop = len(text) - 1
+    last = text[stop:]
+    if last == "Z" or last == "z":
+        offset = 0
+    else:
+        stop -= 5
+        found = _OFFSETS.get(text[stop:])
+        if found is None:
+            return None
+        offset = found
+    clock = _CLOCK.get(text[11:19])
+    base = _date_seconds.get(text[:10])
+    if base is None:
+        base = _day_seconds(text[:10])
+    if clock is None or base is None or stop < 19 or text[10] not in "Tt ":
+        return None
+    ns = (base + clock - offset) * NS_PER_SECOND
+    if stop > 19:
+        digits = text[20:stop]
+        scale = _SCALES.get(len(digits))
+        if scale is None or text[19] not in ".," or not (digits.isdigit() and digits.isascii()):
+            return None
+        ns += int(digits) * scale
+    if MIN_NS <= ns <= MAX_NS:
+        return ns
+    return None
+
+
+def parse_stamps(texts: list[str]) -> tuple[list[int], list[bytes]]:
+    """`parse_datetime` of every text, and `format_ns` of each result (as UTF-8 bytes).
+
+    A text already in the output form (``…T…Z`` with 0, 3, 6 or 9 digits, the fewest
+    that are exact) is its own formatting, so only other texts are formatted. Raises
+    ``ValueError`` like `parse_datetime`, for the first text that is not a timestamp.
+    """
+    found = list(map(_fast_ns, texts))
+    if None in found:
+        starts = [parse_datetime(text) if ns is None else ns
+                  for text, ns in zip(texts, found, strict=True)]
+    else:
+        starts = found  # type: ignore[assignment]
+        if _all_output_form(texts):
+            return starts, list(map(str.encode, texts))
+    return starts, [text.encode() if _is_output_form(text) else format_ns(ns).encode()
+                    for text, ns in zip(texts, starts, strict=True)]
+
+
+def _all_output_form(texts: list[str]) -> bool:
+    """`_is_output_form` of texts that all passed `_fast_ns`, one pass per character
+    position instead of one call per text (the fast path vouches for the rest)."""
+    count = len(texts)
+    if not {20, 24, 27, 30}.issuperset(map(len, texts)):
+        return False
+    if "".join(map(operator.getitem, texts, repeat(10))).count("T") != count or \
+            "".join(map(operator.getitem, texts, repeat(-1))).count("Z") != count:
+        return False
+    # a fraction: '.' (not ','), and the fewest digits (length 20's slice is ":SS")
+    return "," not in "".join(map(operator.getitem, texts, repeat(19))) and \
+        "000" not in set(map(operator.getitem, texts, repeat(slice(-4, -1))))
+
+
+def _is_output_form(text: str) -> bool:
+    """Whether a text `parse_datetime` accepted is exactly what `format_ns` writes for it."""
+    size = len(text)
+    return text[10:11] == "T" and text[-1:] == "Z" and (size == 20 or (
+        size in (24, 27, 30) and text[19] == "." and text[-4:-1] != "000"))
 
 
 @lru_cache(maxsize=4096)
@@ -176,9 +241,11 @@ def _date_prefix(days: int) -> str:
     return f"{year:04d}-{month:02d}-{day:02d}T"
 
 
-_TIMES_OF_DAY: Final = tuple(
-    f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400)
-)
+_TWO_DIGITS: Final = [f"{n:02d}" for n in range(60)]
+#: "HH:MM:SS" of every second of a day, and back (one set of strings for both tables)
+_TIMES_OF_DAY: Final = tuple([f"{h}:{m}:{s}" for h in _TWO_DIGITS[:24] for m in _TWO_DIGITS
+                              for s in _TWO_DIGITS])
+_CLOCK: Final = dict(zip(_TIMES_OF_DAY, range(86_400), strict=True))
 
 
 def format_ns(ns: int) -> str:
@@ -200,15 +267,39 @@ def format_ns(ns: int) -> str:
 
 
 def seconds_to_ns(seconds: float) -> int:
-    """A duration in seconds (JSON number) to integer ns, truncated toward zero like Rust."""
+    """A duration in seconds (JSON number) as integer ns: the nearest ns to its decimal text.
+
+    aw-server-rust truncates ``seconds * 1e9``, which turns 258.691000123 s into
+    258691000122 ns, so an event read and written back loses a nanosecond each time;
+    rounding the product is exact while it is below 2**50 ns (13 days), and beyond that
+    the number's decimal text is used. Raises ``ValueError`` for what has no ns value.
+    """
     if isinstance(seconds, int):
         return seconds * NS_PER_SECOND
+    product = seconds * 1e9
+    if -_EXACT < product < _EXACT:
+        return round(product)
     if not math.isfinite(seconds):
         raise ValueError(f"duration {seconds!r} is not a finite number")
-    ns = seconds * 1e9
-    if not math.isfinite(ns):  # e.g. 1e300 s: finite seconds, infinite ns
+    if not math.isfinite(product):  # e.g. 1e300 s: finite seconds, infinite ns
         raise ValueError(f"duration {seconds!r} is out of range")
-    return int(ns)
+    return int(decimal.Decimal(repr(seconds)).scaleb(9).to_integral_value(decimal.ROUND_HALF_EVEN))
+
+
+_EXACT: Final = float(2**50)
+
+
+def seconds_to_ns_many(seconds: list[float]) -> list[int] | None:
+    """`seconds_to_ns` of every value, or None when one needs the scalar function
+    (a product of 2**50 ns or more, or not finite): three passes in C, no call per value."""
+    products = list(map(operator.mul, seconds, repeat(1e9)))
+    if not products:
+        return []
+    # sum() is NaN or infinite when a product is; max()/min() alone would miss a NaN
+    if not (math.isfinite(sum(products)) and min(products) > -_EXACT
+            and max(products) < _EXACT):
+        return None
+    return list(map(round, products))
 
 
 def ns_to_seconds(ns: int) -> float:

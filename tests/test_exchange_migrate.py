@@ -22,9 +22,8 @@ import pytest
 from fastaw.cli import main
 from fastaw.errors import BadRequest
 from fastaw.exchange.migrate import default_sources, migrate
-from fastaw.exchange.wire import seconds_ns
 from fastaw.storage import Env, Reader, Writer
-from fastaw.timefmt import parse_datetime
+from fastaw.timefmt import parse_datetime, seconds_to_ns
 
 DATA = Path(__file__).parent / "data"
 PEEWEE = DATA / "aw-server-0.12.0.peewee.db"
@@ -80,7 +79,7 @@ def _export(store: Path) -> dict[str, Any]:
 
 
 def _events(bucket: dict[str, Any]) -> list[tuple[int, int, str]]:
-    return sorted((parse_datetime(e["timestamp"]), seconds_ns(e["duration"]),
+    return sorted((parse_datetime(e["timestamp"]), seconds_to_ns(e["duration"]),
                    json.dumps(e["data"], sort_keys=True)) for e in bucket["events"])
 
 

@@ -19,6 +19,7 @@ from fastaw.timefmt import (
     ns_to_seconds,
     parse_datetime,
     seconds_to_ns,
+    seconds_to_ns_many,
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -228,10 +229,32 @@ def test_days_from_civil_matches_ordinal(day: date) -> None:
 @pytest.mark.parametrize(("seconds", "ns"), [
     (0, 0), (1, NS_PER_SECOND), (1.0, NS_PER_SECOND), (1.5, 1_500_000_000),
     (-1.5, -1_500_000_000), (0.1, 100_000_000), (0.123456789, 123_456_789),
-    (1e-9, 1), (1.9e-9, 1), (-1.9e-9, -1), (86400.25, 86_400_250_000_000),
+    (1e-9, 1), (1.9e-9, 2), (-1.9e-9, -2), (1.4e-9, 1), (86400.25, 86_400_250_000_000),
+    # aw-server-rust truncates seconds * 1e9 (…122.99997 ns → …122): a round trip loses 1 ns
+    (258.691000123, 258_691_000_123), (1e6 + 0.000000001, 1_000_000_000_000_001),
+    (2e6 + 0.5e-9, 2_000_000_000_000_000),  # beyond 2**50 ns: the decimal text, half-even
 ])
-def test_seconds_to_ns_truncates_toward_zero(seconds: float, ns: int) -> None:
+def test_seconds_to_ns_is_the_nearest_ns(seconds: float, ns: int) -> None:
     assert seconds_to_ns(seconds) == ns
+
+
+@given(st.integers(min_value=-(2**62), max_value=2**62))
+def test_seconds_to_ns_inverts_the_output_form(ns: int) -> None:
+    """A duration written as ns / 1e9 (`encode_duration`) reads back as the same ns while
+    a float holds it exactly (below 2**53 ns, ≈ 104 days)."""
+    if abs(ns) < 2**53:
+        assert seconds_to_ns(ns / 1e9) == ns
+
+
+@given(st.lists(st.floats(allow_nan=False) | st.integers(-(2**40), 2**40), max_size=30))
+@example([1e300])
+@example([-(2.0**50) / 1e9, 2.0**50 / 1e9])
+def test_seconds_to_ns_many_is_the_scalar_one(values: list[float]) -> None:
+    many = seconds_to_ns_many(values)
+    if many is None:  # the caller then takes the scalar path
+        assert any(not abs(v * 1e9) < 2**50 for v in values)
+        return
+    assert many == [seconds_to_ns(v) for v in values]
 
 
 @pytest.mark.parametrize("seconds", [float("inf"), float("-inf"), float("nan")])
@@ -261,3 +284,57 @@ def test_check_ns() -> None:
         check_ns(MAX_NS + 1, "duration")
     with pytest.raises(ValueError):
         check_ns(MIN_NS - 1, "x")
+
+
+# -- the fast path and the column-wise parser ------------------------------------------------
+
+_shaped = st.from_regex(
+    r"\d{4}-[01]\d-[0-3]\d[Tt ][0-2]\d:[0-5]\d:[0-6]\d([.,]\d{0,12})?(Z|z|[+-][0-2]\d:[0-6]\d)",
+    fullmatch=True)
+
+
+@given(_shaped)
+@example("2020-01-01T00:00:00.5+01:00")
+@example("2020-02-30T00:00:00Z")
+@example("2262-04-11T23:47:16.854775808Z")
+@example("2020-01-01T00:00:00.Z")
+def test_the_fast_path_agrees_with_the_full_parser(text: str) -> None:
+    from fastaw.timefmt import _fast_ns, _parse_full
+
+    fast = _fast_ns(text)
+    try:
+        full: int | None = _parse_full(text)
+    except ValueError:
+        full = None
+    if fast is not None:
+        assert fast == full
+    elif full is not None:  # the fast path may only leave out more than 9 digits
+        assert re.search(r"[.,]\d{10,}", text), text
+
+
+def _variants(ns: int) -> list[str]:
+    text = format_ns(ns)
+    python = text.replace("Z", "+00:00")
+    return [text, python, python.replace("T", " "), text.replace("Z", ".000Z") if "." not in
+            text else text[:-1] + "000Z", text.lower(), text.replace("Z", "-00:00")]
+
+
+@given(st.lists(st.integers(min_value=MIN_NS, max_value=MAX_NS), max_size=20),
+       st.data())
+def test_parse_stamps_is_parse_then_format(values: list[int], data: st.DataObject) -> None:
+    from fastaw.timefmt import parse_stamps
+
+    texts = [data.draw(st.sampled_from(_variants(ns))) for ns in values]
+    if data.draw(st.booleans()):
+        texts += data.draw(st.lists(_shaped | st.text(max_size=30), max_size=3))
+    try:
+        expected: list[int] | None = [parse_datetime(text) for text in texts]
+    except ValueError:
+        expected = None
+    if expected is None:
+        with pytest.raises(ValueError):
+            parse_stamps(texts)
+        return
+    starts, stamps = parse_stamps(texts)
+    assert starts == expected
+    assert stamps == [format_ns(ns).encode() for ns in expected]

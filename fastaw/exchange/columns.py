@@ -86,7 +86,7 @@ def parse_timestamps(texts: list[str]) -> list[int | None]:
     """ns of each RFC 3339 text in the shapes exports use; None where another parser is needed.
 
     Only years 1678–2261 are taken from Polars (which wraps silently outside the int64 ns
-    range); the caller parses the rest (and anything unusual) with `fast_timestamp`.
+    range); the caller parses the rest (and anything unusual) with `parse_datetime`.
     """
     series = pl.Series(texts, dtype=pl.String)
     safe = (series.str.slice(0, 4).is_between("1678", "2261")
@@ -103,7 +103,7 @@ def parse_timestamps(texts: list[str]) -> list[int | None]:
     return values
 
 
-def seconds_to_ns(seconds: list[float]) -> list[int | None]:
+def nearest_ns(seconds: list[float]) -> list[int | None]:
     """Nearest ns of each duration below 2**50 ns; None where the exact path is needed."""
     product = pl.Series(seconds, dtype=pl.Float64) * 1e9
     exact = product.abs() < _EXACT

@@ -21,8 +21,8 @@ from fastaw.exchange.columns import page_frame
 from fastaw.exchange.items import BucketItem, Item
 from fastaw.exchange.selection import Selection
 from fastaw.exchange.wire import columns_of
+from fastaw.models import encode_durations
 from fastaw.storage import Env
-from fastaw.storage.bulk import encode_durations
 from fastaw.timefmt import format_ns
 
 COLUMNS: Final = ("bucket", "id", "timestamp", "duration", "data")

@@ -37,11 +37,12 @@ import msgspec
 import platformdirs
 
 from fastaw.errors import BadRequest
-from fastaw.exchange.wire import WireBucket, canonical_datas, seconds_ns, to_bucket
+from fastaw.exchange.wire import WireBucket, canonical_datas, to_bucket
 from fastaw.models import Bucket, canonical_data
 from fastaw.storage import Writer
 from fastaw.storage.bulk import BulkInserter, InsertCounts, create_or_get
 from fastaw.storage.mutations import Writes
+from fastaw.timefmt import parse_datetime, seconds_to_ns
 
 BATCH: Final = 50_000
 _ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
@@ -224,10 +225,10 @@ class Source:
                     return None
                 starts, durations = firsts, seconds
             else:
-                from fastaw.exchange.columns import parse_timestamps, seconds_to_ns
+                from fastaw.exchange.columns import nearest_ns, parse_timestamps
 
                 parsed = parse_timestamps(firsts)
-                ns = seconds_to_ns([float(x) for x in seconds])
+                ns = nearest_ns([float(x) for x in seconds])
                 if None in parsed or None in ns:
                     return None
                 starts, durations = cast(list[int], parsed), cast(list[int], ns)
@@ -249,7 +250,7 @@ class Source:
                     start_ns, duration_ns = int(start), int(duration)
                 else:
                     start_ns = _python_time(start)
-                    duration_ns = seconds_ns(float(duration))
+                    duration_ns = seconds_to_ns(float(duration))
                 canonical = _data(data, f"event {row_id} of {self.path.name}")
             except (ValueError, TypeError, msgspec.DecodeError, UnicodeDecodeError):
                 unreadable.append(row_id)
@@ -281,11 +282,9 @@ def _created(value: Any) -> str | None:
 
 
 def _python_time(value: Any) -> int:
-    from fastaw.exchange.wire import fast_timestamp
-
     if not isinstance(value, str):
         raise ValueError("timestamp is not text")
-    return fast_timestamp(value)
+    return parse_datetime(value)
 
 
 def migrate(path: Path, writer: Writer, progress: Progress | None = None,

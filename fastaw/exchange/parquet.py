@@ -39,10 +39,10 @@ from fastaw.exchange.wire import (
     WireBucket,
     canonical_datas,
     check_event,
-    seconds_ns,
     to_bucket,
 )
 from fastaw.storage import Env
+from fastaw.timefmt import seconds_to_ns
 
 META_KEY: Final = "fastaw.buckets"
 SIDECAR: Final = "_buckets.json"
@@ -258,7 +258,7 @@ def _durations(batch: pl.DataFrame, where: str) -> pl.Series:
     if not column.dtype.is_numeric():
         raise BadRequest(f"{where}: column `duration` must be numeric (seconds)")
     seconds = column.cast(pl.Float64).to_list()
-    return pl.Series([None if x is None else seconds_ns(x) for x in seconds], dtype=pl.Int64)
+    return pl.Series([None if x is None else seconds_to_ns(x) for x in seconds], dtype=pl.Int64)
 
 
 def _batch_events(batch: pl.DataFrame, where: str, first_row: int) -> Iterator[EventsItem]:

@@ -6,15 +6,13 @@ timestamps in the int64-ns range, finite durations, data a JSON object kept as c
 JSON. Incoming event ids are dropped: imports assign fresh ids, so they can never overwrite
 unrelated events (aw-server-rust's import can).
 
-`fast_timestamp` parses the shapes exports actually contain (aw-server-rust's
-``…T…Z``, Python's ``…T…+00:00`` and SQLite's ``… …+00:00``) without a regex and caches
-the date part; anything else goes to the full parser in `fastaw.timefmt`.
+Timestamps and durations are converted by `fastaw.timefmt` (whose fast path covers the
+shapes exports contain: aw-server-rust's ``…T…Z``, Python's ``…T…+00:00``, SQLite's
+``… …+00:00``), the same functions the REST API uses.
 """
 
 from __future__ import annotations
 
-import decimal
-import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final, cast
@@ -24,13 +22,9 @@ import msgspec
 from fastaw.errors import BadRequest
 from fastaw.exchange.items import EventsItem
 from fastaw.models import Bucket, canonical_data
-from fastaw.timefmt import MAX_NS, MIN_NS, parse_datetime
+from fastaw.timefmt import MAX_NS, MIN_NS, parse_datetime, seconds_to_ns
 
 JSONObject = dict[str, Any]
-_DAYS: dict[str, int] = {}
-_ZERO_OFFSETS: Final = ("+00:00", "-00:00")
-_NS: Final = 1_000_000_000
-_EXACT: Final = float(2**50)
 SAFE: Final = 2**62  # |start|, |duration| below this: start + duration cannot overflow
 _canonical: Final = msgspec.json.Encoder(order="sorted")
 _objects: Final = msgspec.json.Decoder(list[dict[str, Any]])
@@ -57,67 +51,6 @@ class WireBucket(msgspec.Struct, kw_only=True):
     id: str | None = None
     created: str | None = None
     data: JSONObject | None = None
-
-
-_CLOCK: Final = {f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}": s for s in range(86_400)}
-_DIGITS: Final = frozenset("0123456789")
-
-
-def _day(date: str) -> int | None:
-    """Days since the epoch of ``YYYY-MM-DD`` (validated once per distinct date), or None."""
-    days = _DAYS.get(date)
-    if days is None:
-        try:
-            ns = parse_datetime(date)
-        except ValueError:
-            return None
-        if len(date) != 10 or ns % 86_400_000_000_000:
-            return None
-        if len(_DAYS) > 100_000:
-            _DAYS.clear()
-        days = _DAYS[date] = ns // 86_400_000_000_000
-    return days
-
-
-def fast_timestamp(text: str) -> int:
-    """ns since the epoch of an RFC 3339 timestamp; same results as `parse_datetime`.
-
-    Two dictionary look-ups (date, clock) and the fraction; other shapes take the full parser.
-    """
-    if text[-1:] == "Z":
-        frac = text[19:-1]
-    elif text[-6:] in _ZERO_OFFSETS:
-        frac = text[19:-6]
-    else:
-        return parse_datetime(text)
-    clock = _CLOCK.get(text[11:19])
-    day = _day(text[:10])
-    if clock is None or day is None or text[10:11] not in ("T", " ") or (
-            frac and (frac[0] != "." or len(frac) < 2 or not _DIGITS.issuperset(frac[1:]))):
-        return parse_datetime(text)
-    ns = (day * 86_400 + clock) * _NS
-    if frac:
-        ns += int(frac[1:10].ljust(9, "0"))
-    if not MIN_NS <= ns <= MAX_NS:
-        return parse_datetime(text)
-    return ns
-
-
-def seconds_ns(seconds: float) -> int:
-    """A duration in seconds as exact ns: the nearest ns to the number's decimal text.
-
-    aw-server-rust truncates ``seconds * 1e9``, which turns 258.691000123 into
-    258691000122 ns; rounding the product is exact while it is below 2**50 ns (13 days),
-    and beyond that the decimal text is used.
-    """
-    if isinstance(seconds, int):
-        return seconds * _NS
-    product = seconds * 1e9
-    if -_EXACT < product < _EXACT:
-        return round(product)
-    if not math.isfinite(seconds):
-        raise ValueError(f"duration {seconds!r} is not a finite number")
-    return int(decimal.Decimal(repr(seconds)).scaleb(9).to_integral_value(decimal.ROUND_HALF_EVEN))
 
 
 Place = Callable[[int, str], str]
@@ -150,22 +83,22 @@ def columns_of(texts: list[str], seconds: list[float], raws: Sequence[Any], plac
     starts: list[int | None]
     durations: list[int | None]
     if len(texts) >= VECTOR_MIN:
-        from fastaw.exchange.columns import parse_timestamps, seconds_to_ns
+        from fastaw.exchange.columns import nearest_ns, parse_timestamps
 
-        starts, durations = parse_timestamps(texts), seconds_to_ns(seconds)
+        starts, durations = parse_timestamps(texts), nearest_ns(seconds)
     else:
         starts, durations = [None] * len(texts), [None] * len(texts)
     for i, start in enumerate(starts):
         if start is None:
             try:
-                starts[i] = fast_timestamp(texts[i])
+                starts[i] = parse_datetime(texts[i])
             except ValueError as exc:
                 raise BadRequest(f"Invalid timestamp at {place(base + i, 'timestamp')}: {exc}"
                                  ) from None
     for i, duration in enumerate(durations):
         if duration is None:
             try:
-                durations[i] = seconds_ns(seconds[i])
+                durations[i] = seconds_to_ns(seconds[i])
             except ValueError as exc:
                 raise BadRequest(f"Invalid duration at {place(base + i, 'duration')}: {exc}"
                                  ) from None
@@ -225,7 +158,7 @@ def to_bucket(bucket_id: str, raw: WireBucket, where: str) -> Bucket:
     created = time.time_ns()
     if raw.created is not None:
         try:
-            created = fast_timestamp(raw.created)
+            created = parse_datetime(raw.created)
         except ValueError as exc:
             raise BadRequest(f"Invalid bucket at {where}.created: {exc}") from None
     return Bucket(id=bucket_id, num=0, type=raw.type, client=raw.client,

@@ -23,9 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice, repeat
 from typing import Any, Final, NamedTuple
 
-import msgspec
-
-from fastaw.models import Bucket, BucketStats
+from fastaw.models import Bucket, BucketStats, encode_durations
 from fastaw.storage import keys
 from fastaw.storage.env import Env
 from fastaw.storage.mutations import Writes
@@ -37,7 +35,6 @@ _PREFIX: Final = struct.Struct(">IQ")
 _TAIL: Final = struct.Struct(">Q")
 _KEY: Final = struct.Struct(">IQQ")
 _DURATION: Final = struct.Struct(">q")
-_FLOATS: Final = msgspec.json.Encoder()
 _EVENT: Final = b'{"id":%d,"timestamp":"%b","duration":%b,"data":%b}'
 
 
@@ -252,11 +249,6 @@ def _windows(ascending: list[int]) -> Iterator[int]:
             window = keys.window_of(ascending[found])
         else:
             return
-
-
-def encode_durations(durations: Sequence[int]) -> list[bytes]:
-    """Each ns duration as `fastaw.models.encode_duration` writes it, in one encoder call."""
-    return _FLOATS.encode([d / 1e9 for d in durations])[1:-1].split(b",")
 
 
 def _has_duplicate(cursor: Any, prefix: bytes, duration: int, data: bytes) -> bool:

@@ -8,17 +8,22 @@ bucket's heartbeat anchor, so the next heartbeat falls back to the newest event.
 
 from __future__ import annotations
 
+import operator
+import struct
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import Any, Final
 
 from fastaw.errors import AlreadyExists, BadRequest, NotFound
 from fastaw.heartbeat import merge_heartbeat
-from fastaw.models import Bucket, BucketStats, Event, render_event
+from fastaw.models import HEAD, Bucket, BucketStats, Event, render_event
 from fastaw.storage import keys
 from fastaw.storage.env import Env
+from fastaw.storage.inserts import PreparedRows, assign_ids
 from fastaw.storage.rows import Rows, decode_bucket, encode_record, event_of
 
 MAX_SETTING_KEY: Final = 128
+_U64: Final = struct.Struct(">Q")
 
 
 class Writes(Rows):
@@ -128,6 +133,65 @@ class Writes(Rows):
         stats.anchor = None
         self._put_stats(num, stats)
         return rendered
+
+    def insert_rows(self, bucket_id: str, rows: PreparedRows) -> list[bytes]:
+        """`insert_events` of rows prepared by `fastaw.storage.inserts.prepare_rows`: the
+        same result (the JSON of every event, with its id, in request order), with only
+        the id-dependent bytes made here."""
+        num = self.require_bucket(bucket_id).num
+        rows = rows.for_bucket(num)
+        next_id = self._counter(b"next_id")
+        if rows.ids is None:
+            ids: Sequence[int] = range(next_id, next_id + len(rows))
+            next_id += len(rows)
+        else:
+            ids, next_id = assign_ids(rows.ids, next_id)
+        rendered = list(map(operator.add, map(HEAD.__mod__, ids), rows.tails))
+        stored, end = self._store_rows(num, rows, ids, rendered)
+        self.txn.put(b"next_id", keys.u64(next_id), db=self.env.meta)
+        stats = self.stats(num)
+        stats.count += stored
+        stats.max_duration = max(stats.max_duration, rows.max_duration)
+        stats.min_duration = min(stats.min_duration, rows.min_duration)
+        if end is not None:
+            stats.end = end if stats.end is None else max(stats.end, end)
+        stats.anchor = None
+        self._put_stats(num, stats)
+        self.touched.update(map(keys.window_key, repeat(num), rows.windows))
+        return rendered
+
+    def _store_rows(self, num: int, rows: PreparedRows, ids: Sequence[int],
+                    rendered: list[bytes]) -> tuple[int, int | None]:
+        """Write the rows in ascending key order; (rows written, largest end written).
+
+        With requested ids, the events holding them are removed first, and of several
+        rows with one id only the last is written."""
+        put = rows.order
+        end = rows.end
+        if rows.ids is not None:
+            for event_id in dict.fromkeys(i for i in rows.ids if i is not None):
+                old = self.locate(event_id)
+                if old is not None:
+                    self._remove(old)
+            last = {event_id: index for index, event_id in enumerate(ids)}
+            if len(last) < len(ids):
+                kept = set(last.values())
+                put = [i for i in (put or range(len(ids))) if i in kept]
+                end = max(rows.starts[i] + rows.durations[i] for i in kept)
+        event_keys = list(map(operator.add, rows.prefixes, map(
+            _U64.pack, map(operator.sub, repeat(keys.MAX_U64), ids))))
+        values = list(map(operator.add, rows.heads, rendered))
+        id_keys = list(map(_U64.pack, ids))
+        prefixes = rows.prefixes
+        if put is not None:
+            get = operator.itemgetter(*put) if len(put) > 1 else lambda seq: (seq[put[0]],)
+            event_keys, values, id_keys, prefixes = (
+                list(get(column)) for column in (event_keys, values, id_keys, prefixes))
+        with self.txn.cursor(db=self.env.events) as cursor:
+            cursor.putmulti(zip(event_keys, values, strict=True))
+        with self.txn.cursor(db=self.env.ids) as cursor:
+            cursor.putmulti(zip(id_keys, prefixes, strict=True))
+        return len(event_keys), end
 
     def insert_many(self, num: int, events: Iterable[Event]) -> int:
         """Bulk insert of new events with fresh ids into bucket ``num`` (import, migrate)."""
