@@ -81,6 +81,7 @@ class PeerRun:
     hb_idle: Latencies | None = None
     hb_busy: Latencies | None = None
     hb_query_seconds: list[float] = field(default_factory=list)
+    hb_contention: list[tuple[float, float]] = field(default_factory=list)  # idle, busy
     other_cpu: list[float] = field(default_factory=list)  # per request, CPU seconds
     busy_seconds: float = 0.0  # wall time of all the timed requests
     load_note: str = ""
@@ -165,6 +166,10 @@ class Bench:
 
     def run_fastaw(self, store: Path) -> PeerRun:
         run = PeerRun("fastaw")
+        if self.args.hb_only:
+            with self.fastaw_peer(store) as peer:
+                self.heartbeats(peer, Client(peer.base_url, self.args.timeout), run)
+            return run
         queries = [q for q in QUERIES if q in self.args.queries]
         for size in self.args.sizes:
             if "full" in queries:
@@ -192,8 +197,11 @@ class Bench:
         log(f"heartbeats at {self.args.hb_rate}/s: idle, then during the {size} query")
         with HeartbeatLoad(peer.base_url, HB_BUCKET, self.args.hb_rate) as load:
             idle_start = load.now()
+            meter = Contention(self.root)
             time.sleep(self.args.hb_idle)
+            run.hb_contention.append(meter.read())
             idle_end = busy_start = load.now()
+            meter = Contention(self.root)
             windows = []
             for _ in range(self.args.hb_queries):
                 start = load.now()
@@ -207,6 +215,7 @@ class Bench:
                 if sum(run.hb_query_seconds) > self.args.budget:
                     break
             busy_end = load.now()
+            run.hb_contention.append(meter.read())
         run.hb_idle = summarize(load.between(idle_start, idle_end))
         run.hb_busy = summarize([s for a, b in windows for s in load.between(a, b)])
         log(f"heartbeats idle p99 {run.hb_idle.p99_ms:.2f} ms, during the query "
@@ -312,6 +321,33 @@ class ReferencePeer(Peer):
         return cmd, env, cwd
 
 
+class Contention:
+    """What else wanted the CPU over a phase: cores used by processes other than the
+    server and this benchmark, and the share of time some task waited for a CPU
+    (``/proc/pressure/cpu``, "some")."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.start = (time.perf_counter(), machine_busy_seconds(), tree_cpu_seconds(root),
+                      _own_cpu(), _cpu_pressure_us())
+
+    def read(self) -> tuple[float, float]:
+        wall, busy, server, own, stall = self.start
+        elapsed = time.perf_counter() - wall
+        others = (machine_busy_seconds() - busy) - (tree_cpu_seconds(self.root) - server) \
+            - (_own_cpu() - own)
+        return max(0.0, others) / elapsed, (_cpu_pressure_us() - stall) / 1e6 / elapsed
+
+
+def _cpu_pressure_us() -> float:
+    try:
+        with open("/proc/pressure/cpu", encoding="ascii") as fh:
+            some = fh.readline().split()
+        return float(some[-1].split("=")[1])
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def _own_cpu() -> float:
     """CPU seconds of this process and its reaped children (the heartbeat sender)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -348,6 +384,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="seconds to wait after a server start before the first request")
     parser.add_argument("--hb-rate", type=float, default=50.0, help="heartbeats/s (0: off)")
     parser.add_argument("--hb-idle", type=float, default=5.0, help="idle heartbeat seconds")
+    parser.add_argument("--hb-only", action="store_true",
+                        help="fastaw only: just the heartbeat test (on the chunks as they are)")
     parser.add_argument("--hb-size", default="10y", choices=SIZES,
                         help="the Activity query run under heartbeats (default 10y)")
     parser.add_argument("--hb-queries", type=int, default=3,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
-import statistics
 from typing import TYPE_CHECKING, Any
 
 from querybench import QUERIES, QUERY_TITLES, SIZES, Cell
@@ -15,6 +14,8 @@ if TYPE_CHECKING:
 TARGETS = {("full", "year"): 0.5, ("full", "10y"): 3.0, ("get", "month"): 0.08}
 SIZE_TITLES = {"day": "day", "week": "week", "month": "month", "year": "year",
                "10y": "ten years"}
+SIZE_ADJECTIVES = {"day": "one-day", "week": "one-week", "month": "one-month",
+                   "year": "one-year", "10y": "ten-year"}
 
 
 def _s(value: float | None) -> str:
@@ -60,11 +61,22 @@ def _target(query: str, size: str, fastaw: Cell | None) -> str:
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """Compare reply facts; numbers within 0.01 % count as the same (Python's reference
+    rounds durations to microseconds and differs from aw-server-rust in a few corners)."""
     if not a or not b:
         return "—"
-    diffs = [k for k in a if k in b and a[k] != b[k]]
-    return "same" if not diffs else "differs: " + ", ".join(
-        f"{k} {a[k]!r} vs {b[k]!r}" for k in diffs)
+    notes = []
+    for key in a:
+        if key not in b or a[key] == b[key]:
+            continue
+        x, y = a[key], b[key]
+        if isinstance(x, float | int) and isinstance(y, float | int) and \
+                abs(x - y) <= 1e-4 * max(abs(x), abs(y), 1.0):
+            notes.append(f"{key} Δ {x - y:+.3f}")
+        else:
+            return "differs: " + ", ".join(f"{k} {a[k]!r} vs {b.get(k)!r}"
+                                           for k in a if a[k] != b.get(k))
+    return "same" + (f" (within 0.01 %: {', '.join(notes)})" if notes else "")
 
 
 def render(argv: list[str], bench: Bench, runs: list[PeerRun], data_note: str,
@@ -116,7 +128,7 @@ def render(argv: list[str], bench: Bench, runs: list[PeerRun], data_note: str,
         times = ", ".join(_s(s) for s in fa.hb_query_seconds)
         lines += [
             "",
-            f"Heartbeats during the {SIZE_TITLES[args.hb_size]} Activity query (fastaw): "
+            f"Heartbeats during the {SIZE_ADJECTIVES[args.hb_size]} Activity query (fastaw): "
             f"`{args.hb_rate:g}`/s "
             "from a separate process over one keep-alive connection into their own bucket "
             "(pulsetime 2 s, two alternating windows, durable commit before each reply), "
@@ -124,12 +136,18 @@ def render(argv: list[str], bench: Bench, runs: list[PeerRun], data_note: str,
             f"times back to back ({times} s). Latency = request sent → reply read; "
             "*from schedule* also counts waiting for the previous reply. Target p99 ≤ 10 ms.",
             "",
+            "*Other CPU*: cores used meanwhile by processes other than the server and the "
+            "benchmark (the heartbeat sender included); *CPU pressure*: share of the time some "
+            "task on the machine waited for a CPU (`/proc/pressure/cpu`).",
+            "",
             "| phase | heartbeats | per s | p50 ms | p99 ms | max ms | p99 from schedule ms "
-            "| errors |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
-            f"| idle | {fa.hb_idle.row()} |",
-            f"| during the query | {fa.hb_busy.row()} |",
+            "| errors | other CPU | CPU pressure |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
+        contention = fa.hb_contention + [(float("nan"), float("nan"))] * 2
+        for name, stats, (others, stall) in (("idle", fa.hb_idle, contention[0]),
+                                             ("during the query", fa.hb_busy, contention[1])):
+            lines.append(f"| {name} | {stats.row()} | {others:.2f} | {stall:.0%} |")
     lines += [
         "",
         "Memory: sum over the server's process tree (HTTP worker(s) and query workers), "
@@ -153,11 +171,12 @@ def render(argv: list[str], bench: Bench, runs: list[PeerRun], data_note: str,
             mine = fa.cells.get((query, size))
             lines.append(f"| {query} | {size} | "
                          f"{_same(mine.summary if mine else {}, cell.summary)} |")
-    others = [f"{run.name} {statistics.median(run.other_cpu):.2f} (max "
-              f"{max(run.other_cpu):.2f})" for run in runs if run.other_cpu]
-    if others:
-        lines += ["", "CPU used by other processes on the machine while requests ran (cores, "
-                  "median over requests; 2.0 = both cores): " + ", ".join(others) + "."]
+    busy = [f"{run.name} {sum(run.other_cpu) / run.busy_seconds:.2f}"
+              for run in runs if run.other_cpu and run.busy_seconds]
+    if busy:
+        lines += ["", "CPU used by other processes on the machine while the timed requests "
+                  "ran (cores on average; 2.0 = both cores busy with something else): "
+                  + ", ".join(busy) + "."]
     for run in runs:
         errors = [f"{q} {s}: {c.error}" for (q, s), c in run.cells.items() if c.error]
         if errors:
