@@ -24,6 +24,8 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import signal
+import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -34,6 +36,7 @@ from fastaw.errors import FastawError, ForwardedError, QueryTimeout, ServiceUnav
 log = logging.getLogger("fastaw.pool")
 GRACE_SECONDS: Final = 5.0
 NICENESS: Final = 10
+PARENT_POLL_SECONDS: Final = 1.0
 
 _source: Any = None
 
@@ -42,11 +45,26 @@ def _worker_init(data_dir: str, map_size: int) -> None:
     global _source
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
+    # Ctrl-C reaches the whole process group; the HTTP worker shuts its pool down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent(os.getppid())
     from fastaw.columnar import ColumnSource
     from fastaw.storage import Env
     from fastaw.storage.chunks import ChunkStore
 
     _source = ColumnSource(ChunkStore(Env(Path(data_dir), map_size=map_size)))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Exit once the HTTP worker that started this process is gone (killed, out of memory):
+    an orphaned query process holds its own call queue open, so it would wait forever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="fastaw-parent-watch", daemon=True).start()
 
 
 def _ping() -> bool:

@@ -434,6 +434,35 @@ def test_signal_while_workers_start_is_not_lost(tmp_path: Path, sig: signal.Sign
         assert not group_alive(proc.process.pid), "a process outlived the server"
 
 
+def test_a_killed_worker_is_replaced_and_its_query_processes_exit(
+        live_server: StartServer, http: Callable[[str], httpx.Client]) -> None:
+    """The out-of-memory killer takes one HTTP worker: the server used to exit altogether
+    and the worker's query processes lived on as orphans, forever."""
+    server = live_server(workers=1)
+    c = http(server.url)
+    create(c, "b")
+    inserted = c.post("/api/0/buckets/b/events", json=[wire(T0, NS, {"a": 1})]).json()
+    query = {"timeperiods": [f"{iso(T0)}/{iso(T0 + 3600 * NS)}"],
+             "query": ['RETURN = query_bucket("b");']}
+    assert c.post("/api/0/query/", json=query).status_code == 200  # starts query processes
+    (worker,) = child_pids(server.process.pid)
+    queries = [pid for pid in child_pids(worker)
+               if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert queries
+
+    os.kill(worker, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text()
+              .rsplit(")", 1)[1].split()[0] != "Z" for pid in queries):
+        assert time.monotonic() < deadline, "orphaned query processes"
+        time.sleep(0.05)
+    server.wait_ready()
+    c = http(server.url)
+    assert events_of(c, "b") == inserted
+    assert c.post("/api/0/query/", json=query).json() == [inserted]
+    assert server.stop() == 0
+
+
 # -- modes and configuration -------------------------------------------------------------
 
 def test_testing_mode_defaults() -> None:

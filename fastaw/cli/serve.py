@@ -102,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
         log_level=LogLevels.info if getattr(args, "verbose", False) else LogLevels.warning,
         backlog=2048,
         workers_kill_timeout=int(WORKERS_KILL_TIMEOUT),
+        # A worker that dies (out of memory, a crash) is replaced instead of taking the
+        # whole server down with it; Granian still gives up on a crash loop.
+        respawn_failed_workers=True,
     )
     _persistent_stop(server)
     server.serve()
