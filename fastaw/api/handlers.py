@@ -237,7 +237,7 @@ async def heartbeat(server: Server, request: Request) -> Response:
     bucket_id = request.params["bucket_id"]
     beat = event_from_wire(decode_json(await request.json_body(), EventIn), "$")
     pulsetime = _pulsetime(request)
-    rendered = await server.writer.run(lambda w: w.heartbeat(bucket_id, beat, pulsetime))
+    rendered = await server.writer.heartbeat(bucket_id, beat, pulsetime)
     return json_response(rendered)
 
 

@@ -112,11 +112,23 @@ def split_path(raw_path: bytes) -> list[str]:
 
     Segments are UTF-8, whether percent-encoded or sent raw (as curl does).
     """
+    if b"%" not in raw_path:  # nothing to unquote: one decode for the whole path
+        return [part for part in raw_path.decode("utf-8", "replace").split("/") if part]
     return [unquote_to_bytes(part).decode("utf-8", "replace")
             for part in raw_path.split(b"/") if part]
 
 
 def parse_query(query_string: bytes) -> dict[str, str]:
+    if not query_string:
+        return {}
+    if b"%" not in query_string and b"+" not in query_string:
+        # what parse_qsl(keep_blank_values=True) gives when nothing needs unquoting
+        query: dict[str, str] = {}
+        for part in query_string.decode("utf-8", "replace").split("&"):
+            if part:
+                name, _, value = part.partition("=")
+                query[name] = value
+        return query
     try:
         return dict(parse_qsl(query_string.decode("utf-8", "replace"), keep_blank_values=True))
     except ValueError as exc:

@@ -6,6 +6,10 @@ crash or ``kill -9`` the next instant. Group commit: the thread drains everythin
 while the previous commit was running and applies it in one transaction (each operation in
 a nested transaction, so one failing request never disturbs the others), then commits once.
 
+Heartbeats (`Writer.heartbeat`) skip the nested transaction: consecutive heartbeats of a
+batch are merged in memory and written once per batch (`fastaw.storage.heartbeats`), before
+any other operation of the batch runs and before the commit.
+
 Several processes (Granian workers, CLI commands) may each run a writer: LMDB lets one write
 transaction exist at a time across processes, and every piece of state that matters (ids,
 stats, heartbeat anchors) is read and written inside that transaction, so they agree.
@@ -25,7 +29,9 @@ from typing import Any, Final, TypeVar
 import lmdb
 
 from fastaw.errors import FastawError, StorageError
+from fastaw.models import Event
 from fastaw.storage.env import Env
+from fastaw.storage.heartbeats import HeartbeatBatch, NotBatchable
 from fastaw.storage.mutations import Writes
 
 T = TypeVar("T")
@@ -36,14 +42,19 @@ MAX_BATCH: Final = 2048
 _STOP: Final = object()
 
 
+Beat = tuple[str, Event, int]  # bucket id, heartbeat, pulsetime (ns)
+
+
 class _Job:
-    __slots__ = ("future", "loop", "op", "outcome")
+    __slots__ = ("beat", "future", "loop", "op", "outcome")
 
     def __init__(self, op: Operation, loop: asyncio.AbstractEventLoop | None,
-                 future: asyncio.Future[Any] | concurrent.futures.Future[Any]) -> None:
+                 future: asyncio.Future[Any] | concurrent.futures.Future[Any],
+                 beat: Beat | None = None) -> None:
         self.op = op
         self.loop = loop
         self.future = future
+        self.beat = beat  # set for heartbeats: applied through the batch's HeartbeatBatch
         self.outcome: tuple[bool, Any] = (False, None)
 
 
@@ -100,6 +111,21 @@ class Writer:
         self._queue.put(_Job(op, None, future))
         return future.result()
 
+    async def heartbeat(self, bucket_id: str, beat: Event, pulsetime: int) -> bytes:
+        """`Writes.heartbeat`, batched with the other heartbeats of its commit."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bytes] = loop.create_future()
+        self._queue.put(_Job(_classic(bucket_id, beat, pulsetime), loop, future,
+                             (bucket_id, beat, pulsetime)))
+        return await future
+
+    def heartbeat_sync(self, bucket_id: str, beat: Event, pulsetime: int) -> bytes:
+        """Blocking variant of `heartbeat`."""
+        future: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+        self._queue.put(_Job(_classic(bucket_id, beat, pulsetime), None, future,
+                             (bucket_id, beat, pulsetime)))
+        return future.result()
+
     # -- the thread ----------------------------------------------------------------------
     def _loop(self) -> None:
         stopping = False
@@ -138,7 +164,11 @@ class Writer:
     def _apply_once(self, jobs: list[_Job]) -> None:
         txn = self.env.begin_write()
         try:
+            beats = HeartbeatBatch(self.env, txn)
             for job in jobs:
+                if job.beat is not None and self._beat(beats, job):
+                    continue
+                beats.flush()  # before anything else reads the transaction
                 child = self.env.lmdb.begin(write=True, parent=txn)
                 writes = Writes(self.env, child)
                 try:
@@ -158,6 +188,7 @@ class Writer:
                     continue
                 child.commit()
                 job.outcome = (True, value)
+            beats.flush()
             txn.commit()
         except BaseException:
             txn.abort()
@@ -166,6 +197,23 @@ class Writer:
             self.env.end_write()
         self.commits += 1
         self.operations += len(jobs)
+
+    @staticmethod
+    def _beat(beats: HeartbeatBatch, job: _Job) -> bool:
+        """Apply a heartbeat in memory; False if it needs the nested-transaction path."""
+        assert job.beat is not None
+        try:
+            job.outcome = (True, beats.apply(*job.beat))
+        except NotBatchable:
+            return False
+        except lmdb.MapFullError:
+            raise
+        except FastawError as exc:
+            job.outcome = (False, exc)
+        except Exception as exc:
+            log.exception("heartbeat failed")
+            job.outcome = (False, exc)
+        return True
 
     def _deliver(self, jobs: list[_Job]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
@@ -177,3 +225,7 @@ class Writer:
         for loop, batch in by_loop.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_settle_all, batch)
+
+
+def _classic(bucket_id: str, beat: Event, pulsetime: int) -> Operation:
+    return lambda writes: writes.heartbeat(bucket_id, beat, pulsetime)
