@@ -397,6 +397,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workdir", default=str(Path(__file__).resolve().parent / "out"))
     parser.add_argument("--out", type=Path, default=None, help="markdown file to update")
     parser.add_argument("--section", default=SECTION)
+    parser.add_argument("--note", default="", help="a status note printed at the top")
     args = parser.parse_args(argv)
     args.sizes = [s for s in args.sizes.split(",") if s]
     args.queries = [q for q in args.queries.split(",") if q]

@@ -84,7 +84,8 @@ def render(argv: list[str], bench: Bench, runs: list[PeerRun], data_note: str,
     args = bench.args
     by_name = {run.name: run for run in runs}
     fa, ref = by_name.get("fastaw"), by_name.get("reference")
-    lines = [
+    lines = [f"**{args.note}**", ""] if args.note else []
+    lines += [
         f"Command: `{shlex.join(['python', 'bench/bench_query.py', *argv])}` "
         f"({seconds / 60:.0f} min)",
         "",
