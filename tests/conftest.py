@@ -141,3 +141,5 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     yield factory
     for server in servers:
         server.stop()
+        if server.process.stdout is not None:
+            server.process.stdout.close()

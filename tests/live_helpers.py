@@ -6,6 +6,7 @@ model of sequential heartbeats, and a probe of which Granian worker holds which 
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -66,16 +67,30 @@ class Serve:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        self.output()
         return self.process.returncode
 
-    def output(self) -> str:
-        """Everything the process printed (only once it has exited)."""
+    def output(self, timeout: float = 5.0) -> str:
+        """Everything the process printed (once it has exited; a leftover process that
+        still holds the pipe open cuts it short after ``timeout`` instead of hanging)."""
         if self._output is None:
             if self.process.poll() is None:
                 raise RuntimeError("output() needs the process to have exited")
             assert self.process.stdout is not None
-            self._output = self.process.stdout.read().decode(errors="replace")
+            fd = self.process.stdout.fileno()
+            chunks: list[bytes] = []
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+                if not ready:
+                    chunks.append(b"\n[output cut: a process still holds the pipe]\n")
+                    break
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
             self.process.stdout.close()
+            self._output = b"".join(chunks).decode(errors="replace")
         return self._output
 
 

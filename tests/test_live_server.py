@@ -42,6 +42,7 @@ T0 = 1_704_067_200 * NS  # 2024-01-01T00:00:00Z
 BUCKET = {"client": "test", "type": "test", "hostname": "host"}
 
 StartServer = Callable[..., LiveServer]
+Spawn = Callable[..., Serve]
 
 
 @pytest.fixture
@@ -57,6 +58,21 @@ def http() -> Iterator[Callable[[str], httpx.Client]]:
     yield factory
     for client in made:
         client.close()
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """Factory of `Serve` processes (custom command lines), stopped at teardown."""
+    made: list[Serve] = []
+
+    def factory(args: list[str], **kwargs: Any) -> Serve:
+        proc = Serve(args, **kwargs)
+        made.append(proc)
+        return proc
+
+    yield factory
+    for proc in made:
+        proc.stop(signal.SIGKILL)
 
 
 def create(client: httpx.Client, bucket_id: str) -> None:
@@ -282,12 +298,12 @@ def test_banner_names_address_and_data_dir(live_server: StartServer, tmp_path: P
     assert (data_dir / "fastaw.lmdb").is_file()
 
 
-def test_refuses_a_port_in_use(tmp_path: Path) -> None:
+def test_refuses_a_port_in_use(tmp_path: Path, spawn: Spawn) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        proc = Serve(["serve", "--port", str(port), "--data-dir", str(tmp_path / "d")],
+        proc = spawn(["serve", "--port", str(port), "--data-dir", str(tmp_path / "d")],
                      port=port, wait=False)
         assert proc.wait_exit(timeout=30) != 0
     lines = proc.output().strip().splitlines()
@@ -296,13 +312,13 @@ def test_refuses_a_port_in_use(tmp_path: Path) -> None:
     assert "Traceback" not in proc.output()
 
 
-def test_restart_on_the_same_port_right_after_shutdown(tmp_path: Path) -> None:
+def test_restart_on_the_same_port_right_after_shutdown(tmp_path: Path, spawn: Spawn) -> None:
     """Connections the server closed linger in TIME_WAIT; that must not block a restart
     (a watcher's queued heartbeats are lost while the port refuses connections)."""
     port = free_port()
     args = ["serve", "--port", str(port), "--data-dir", str(tmp_path / "d")]
     for _ in range(2):
-        proc = Serve(args, port=port)
+        proc = spawn(args, port=port)
         with httpx.Client(base_url=proc.url) as client:
             for _ in range(3):
                 assert client.get("/api/0/info").status_code == 200
@@ -413,13 +429,14 @@ def _workers_spawned(pid: int) -> int:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_while_workers_start_is_not_lost(tmp_path: Path, sig: signal.Signals) -> None:
+def test_signal_while_workers_start_is_not_lost(tmp_path: Path, spawn: Spawn,
+                                                sig: signal.Signals) -> None:
     """A signal that reaches a worker while it is still importing the app (just after it
     was started) used to be swallowed by the signal handler a forked worker inherits from
     Granian's main process: that worker then served on and the server never exited."""
     for _ in range(3):
         port = free_port()
-        proc = Serve(["serve", "--port", str(port), "--workers", "2",
+        proc = spawn(["serve", "--port", str(port), "--workers", "2",
                       "--data-dir", str(tmp_path / "d")], port=port, wait=False)
         deadline = time.monotonic() + 30
         while _workers_spawned(proc.process.pid) < 2:
@@ -471,10 +488,10 @@ def test_testing_mode_defaults() -> None:
     assert load({"testing": True, "port": 7000}).port == 7000
 
 
-def test_testing_flag_sets_info_and_data_dir(tmp_path: Path) -> None:
+def test_testing_flag_sets_info_and_data_dir(spawn: Spawn) -> None:
     xdg_data = Path(os.environ["XDG_DATA_HOME"])
     port = free_port()
-    proc = Serve(["serve", "--testing", "--port", str(port)], port=port)
+    proc = spawn(["serve", "--testing", "--port", str(port)], port=port)
     try:
         assert httpx.get(proc.url + "/api/0/info").json()["testing"] is True
     finally:
@@ -483,7 +500,7 @@ def test_testing_flag_sets_info_and_data_dir(tmp_path: Path) -> None:
     assert (xdg_data / "fastaw" / "testing" / "fastaw.lmdb").is_file()
 
     port = free_port()
-    proc = Serve(["serve", "--port", str(port)], port=port)
+    proc = spawn(["serve", "--port", str(port)], port=port)
     try:
         assert httpx.get(proc.url + "/api/0/info").json()["testing"] is False
     finally:
@@ -491,20 +508,20 @@ def test_testing_flag_sets_info_and_data_dir(tmp_path: Path) -> None:
     assert (xdg_data / "fastaw" / "fastaw.lmdb").is_file()
 
 
-def test_testing_mode_reads_its_own_config_file(tmp_path: Path) -> None:
+def test_testing_mode_reads_its_own_config_file(tmp_path: Path, spawn: Spawn) -> None:
     xdg_config = Path(os.environ["XDG_CONFIG_HOME"])
     port = free_port()
     (xdg_config / "fastaw").mkdir(parents=True)
     (xdg_config / "fastaw" / "config-testing.toml").write_text(
         f'port = {port}\ndata_dir = "{tmp_path / "t"}"\n')
     (xdg_config / "fastaw" / "config.toml").write_text(f"port = {free_port()}\n")
-    proc = Serve(["serve", "--testing"], port=port)
+    proc = spawn(["serve", "--testing"], port=port)
     assert httpx.get(proc.url + "/api/0/info").json()["testing"] is True
     assert proc.stop() == 0
     assert (tmp_path / "t" / "fastaw.lmdb").is_file()
 
 
-def test_config_file_keys_and_flags_override(tmp_path: Path) -> None:
+def test_config_file_keys_and_flags_override(tmp_path: Path, spawn: Spawn) -> None:
     port = free_port()
     config = tmp_path / "fastaw.toml"
     config.write_text(
@@ -512,7 +529,7 @@ def test_config_file_keys_and_flags_override(tmp_path: Path) -> None:
         "require_force_delete = true\nworkers = 2\n\n[auth]\napi_key = \"file-key\"\n")
     auth = {"Authorization": "Bearer file-key"}
 
-    proc = Serve(["serve", "--config", str(config)], port=port)
+    proc = spawn(["serve", "--config", str(config)], port=port)
     try:
         with httpx.Client(base_url=proc.url) as c:
             assert c.get("/api/0/buckets/").status_code == 401
@@ -528,7 +545,7 @@ def test_config_file_keys_and_flags_override(tmp_path: Path) -> None:
     assert (tmp_path / "from-file" / "fastaw.lmdb").is_file()
 
     other = free_port()
-    proc = Serve(["serve", "--config", str(config), "--port", str(other),
+    proc = spawn(["serve", "--config", str(config), "--port", str(other),
                   "--data-dir", str(tmp_path / "from-flag"), "--workers", "1"], port=other)
     try:
         with pytest.raises(httpx.ConnectError):
@@ -546,11 +563,11 @@ def test_config_file_keys_and_flags_override(tmp_path: Path) -> None:
     ("prot = 1\n", "prot"),
     ('port = "x"\n', "port"),
 ])
-def test_bad_config_file_is_a_one_line_error(tmp_path: Path, content: str,
+def test_bad_config_file_is_a_one_line_error(tmp_path: Path, spawn: Spawn, content: str,
                                              fragment: str) -> None:
     config = tmp_path / "bad.toml"
     config.write_text(content)
-    proc = Serve(["serve", "--config", str(config), "--port", str(free_port())], wait=False)
+    proc = spawn(["serve", "--config", str(config), "--port", str(free_port())], wait=False)
     assert proc.wait_exit() != 0
     lines = proc.output().strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0], lines
