@@ -77,6 +77,7 @@ class PeerRun:
     name: str
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
     rss_year: tuple[int, int] = (0, 0)  # peak (VmRSS sum, RssAnon sum) in the year block
+    rss_query: tuple[int, int] = (0, 0)  # … during the one-year Activity query requests
     rss_idle: int = 0
     hb_idle: Latencies | None = None
     hb_busy: Latencies | None = None
@@ -104,6 +105,7 @@ class Bench:
         self.window = f"aw-watcher-window_{spec.hostname}"
         self.fastaw_src: Path | None = None
         self.root = 0  # pid of the running server (for its CPU time)
+        self.sampler: RssSampler | None = None  # memory sampling of the year block
 
     # -- one request ---------------------------------------------------------------------
     def request(self, client: Client, query: str, size: str) -> tuple[float, bytes]:
@@ -117,8 +119,15 @@ class Bench:
         """One timed request recorded as ``kind`` (nochunks/cold/warm); False on failure."""
         cell = run.cell(query, size)
         busy, server, own = machine_busy_seconds(), tree_cpu_seconds(self.root), _own_cpu()
+        marked = self.sampler is not None and query == "full" and size == "year"
         try:
-            seconds, body = self.request(client, query, size)
+            if marked and self.sampler:
+                self.sampler.mark(True)
+            try:
+                seconds, body = self.request(client, query, size)
+            finally:
+                if marked and self.sampler:
+                    self.sampler.mark(False)
             others = (machine_busy_seconds() - busy) - (tree_cpu_seconds(self.root) - server) \
                 - (_own_cpu() - own)
             run.other_cpu.append(max(0.0, others))
@@ -183,11 +192,14 @@ class Bench:
                 if size == "year":
                     run.rss_idle = sampler.sample()[0]
                     sampler.start()
+                    self.sampler = sampler
                 for query in queries:
                     self.measure(client, run, query, size, "cold")
                 self.warm(client, run, size, queries, self.args.repeat)
                 if size == "year":
                     run.rss_year = sampler.stop()
+                    run.rss_query = sampler.marked
+                    self.sampler = None
                 if size == self.args.hb_size and "full" in queries and self.args.hb_rate > 0:
                     self.heartbeats(peer, client, run)
         return run
@@ -296,6 +308,7 @@ class Bench:
             if size == "year":
                 run.rss_idle = sampler.sample()[0]
                 sampler.start()
+                self.sampler = sampler
             for query in live:
                 if not self.measure(client, run, query, size, "cold"):
                     failed.add(query)
@@ -304,7 +317,9 @@ class Bench:
                       self.args.ref_repeat, restart)
             if size == "year":
                 run.rss_year = sampler.stop()
+                run.rss_query = sampler.marked
         finally:
+            self.sampler = None
             peers[-1].stop()
 
 

@@ -226,12 +226,15 @@ def _status_kib(pid: int, key: str) -> int:
 
 
 class RssSampler:
-    """Peak sum of VmRSS and of RssAnon over a process tree, sampled every 50 ms."""
+    """Peak sums of VmRSS and of RssAnon over a process tree, sampled every 50 ms: over
+    the whole time it runs (`peak`) and over the marked stretches only (`marked`)."""
 
     def __init__(self, root: int, interval: float = 0.05) -> None:
         self.root = root
         self.interval = interval
         self.peak = (0, 0)
+        self.marked = (0, 0)
+        self._mark = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -242,11 +245,25 @@ class RssSampler:
         anon = sum(_status_kib(pid, "RssAnon") for pid in pids) * 1024
         return rss, anon
 
+    def _take(self) -> None:
+        rss, anon = self.sample()
+        self.peak = (max(self.peak[0], rss), max(self.peak[1], anon))
+        if self._mark:
+            self.marked = (max(self.marked[0], rss), max(self.marked[1], anon))
+
     def _loop(self) -> None:
         while not self._stop.is_set():
-            rss, anon = self.sample()
-            self.peak = (max(self.peak[0], rss), max(self.peak[1], anon))
+            self._take()
             self._stop.wait(self.interval)
+
+    def mark(self, on: bool) -> None:
+        """Start or end a marked stretch (sampled at both ends too)."""
+        if on:
+            self._mark = True
+            self._take()
+        else:
+            self._take()
+            self._mark = False
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, daemon=True)
