@@ -17,12 +17,14 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 import polars as pl
 
 from fastaw.storage import keys
-from fastaw.storage.chunks import ChunkStore
+from fastaw.storage.chunks import ChunkStore, WindowRows
 from fastaw.transforms.frame import SCHEMA, Events, empty, from_ipc, to_ipc
 
 log = logging.getLogger("fastaw.columnar")
@@ -106,6 +108,7 @@ class ColumnSource:
         self.chunks_built = 0
         self.chunks_read = 0
         self.writer = _ChunkWriter(store)
+        self._prefetch: ThreadPoolExecutor | None = None
 
     def bucket_ids(self) -> list[str]:
         return self.store.bucket_ids()
@@ -117,22 +120,39 @@ class ColumnSource:
         """Wait for the background chunk writes (see `_ChunkWriter`)."""
         self.writer.flush()
 
-    def _window(self, num: int, window: int,
-                fresh: list[tuple[int, int, int, bytes]]) -> Events:
-        """One window's events: its current chunk, or built from its rows (and cached)."""
+    def _load(self, num: int, window: int) -> bytes | WindowRows:
+        """The window's current chunk, or (when it has none) its rows: the I/O half."""
         blob = self.store.chunk(num, window)
-        if blob is not None:
+        return blob if blob is not None else self.store.window_rows(num, window)
+
+    def _decode(self, num: int, window: int, loaded: bytes | WindowRows,
+                fresh: list[tuple[int, int, int, bytes]]) -> Events:
+        """The window's events from what `_load` read (building and caching a chunk)."""
+        if isinstance(loaded, bytes):
             self.chunks_read += 1
-            return from_ipc(blob)
-        rows = self.store.window_rows(num, window)
-        frame = rows_to_frame(rows.keys, rows.values)
+            return from_ipc(loaded)
+        frame = rows_to_frame(loaded.keys, loaded.values)
         self.chunks_built += 1
         if self.cache:
-            fresh.append((num, window, rows.generation, to_ipc(frame, CHUNK_COMPRESSION)))
+            fresh.append((num, window, loaded.generation, to_ipc(frame, CHUNK_COMPRESSION)))
             if sum(len(item[3]) for item in fresh) >= FLUSH_BYTES:
                 self.writer.put(fresh.copy())
                 fresh.clear()
         return frame
+
+    def _windows(self, num: int, windows: list[int],
+                 fresh: list[tuple[int, int, int, bytes]]) -> Iterator[tuple[int, Events]]:
+        """Each window's events, in order; the next window is read while this one is
+        decoded (Polars releases the GIL, so reading rows and decoding overlap)."""
+        if self._prefetch is None:
+            self._prefetch = ThreadPoolExecutor(1, thread_name_prefix="fastaw-prefetch")
+        pending = self._prefetch.submit(self._load, num, windows[0]) if windows else None
+        for i, window in enumerate(windows):
+            assert pending is not None
+            loaded = pending.result()
+            if i + 1 < len(windows):
+                pending = self._prefetch.submit(self._load, num, windows[i + 1])
+            yield window, self._decode(num, window, loaded, fresh)
 
     def events(self, bucket_id: str, start_ns: int, end_ns: int) -> Events:
         """Unclipped events touching [start_ns, end_ns], in ascending start order."""
@@ -144,8 +164,8 @@ class ColumnSource:
         low = max(start_ns - max(ref.max_duration, 0), keys.MIN_START)
         frames: list[Events] = []
         fresh: list[tuple[int, int, int, bytes]] = []
-        for window in self.store.windows(ref.num, keys.window_of(low), keys.window_of(end_ns)):
-            frame = self._window(ref.num, window, fresh)
+        windows = self.store.windows(ref.num, keys.window_of(low), keys.window_of(end_ns))
+        for window, frame in self._windows(ref.num, windows, fresh):
             first, last = keys.window_bounds(window)
             if first < low or last > end_ns:
                 frame = frame.filter(
