@@ -112,16 +112,26 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _persistent_stop(server: Any) -> None:
-    """Make Granian's worker shutdown re-send SIGTERM until each worker has stopped.
+    """Adapt Granian's shutdown to a signal that reaches every process of the group.
 
-    A forked worker inherits Granian's main-process signal handler, which in the child
-    only sets a flag nobody reads, and a stop request that reaches a worker before its
-    server loop runs is forgotten: a SIGTERM/SIGINT arriving while a worker was still
-    starting was lost and that worker served on forever (the server never exited). A
-    signal that arrives once the worker runs is honoured, so Granian's single SIGTERM is
-    repeated every half second; a worker still alive after `WORKERS_KILL_TIMEOUT` is
-    killed (every write it acknowledged is already durable).
+    * A forked worker inherits Granian's main-process signal handler, which in the child
+      only sets a flag nobody reads, and a stop request that reaches a worker before its
+      server loop runs is forgotten: a SIGTERM/SIGINT arriving while a worker was still
+      starting was lost and that worker served on forever (the server never exited). A
+      signal that arrives once the worker runs is honoured, so Granian's single SIGTERM is
+      repeated every half second; a worker still alive after `WORKERS_KILL_TIMEOUT` is
+      killed (every write it acknowledged is already durable).
+    * Ctrl-C or ``systemctl stop`` signal the workers as well as the main process; a
+      worker that finished before the main process had told it to stop was reported as
+      "Unexpected exit from worker" (an ERROR line) and the server exited with code 1.
+      Once a stop signal arrived, the workers' exits are expected.
     """
+    main_handler = server.signal_handler_interrupt
+
+    def on_signal(*args: Any) -> None:
+        for worker in server.wrks:
+            worker.interrupt_by_parent = True
+        main_handler(*args)
 
     def stop_workers() -> None:
         workers = list(server.wrks)
@@ -139,5 +149,8 @@ def _persistent_stop(server: Any) -> None:
                 worker.terminate()
                 worker.join(RESIGNAL_INTERVAL)
         server.wrks.clear()
+        if server.interrupt_signal:
+            server.interrupt_children.clear()
 
+    server.signal_handler_interrupt = on_signal
     server._stop_workers = stop_workers
