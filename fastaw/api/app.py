@@ -132,9 +132,7 @@ class App:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         server = self.server or self.startup()
-        headers: dict[bytes, bytes] = {}
-        for name, value in scope["headers"]:
-            headers[bytes(name).lower()] = bytes(value)
+        headers = {bytes(name).lower(): bytes(value) for name, value in scope["headers"]}
         method: str = scope["method"]
         raw_path = scope.get("raw_path") or scope["path"].encode()
         cors_headers: list[tuple[bytes, bytes]] = []
