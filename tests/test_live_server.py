@@ -26,7 +26,6 @@ from fastaw.config import DEFAULT_PORT, TESTING_PORT, load
 from tests.conftest import LiveServer, free_port
 from tests.live_helpers import (
     NS,
-    Beat,
     Serve,
     child_pids,
     group_alive,
@@ -170,29 +169,46 @@ def test_basic_endpoints(live_server: StartServer, http: Callable[[str], httpx.C
 
 # -- several workers, one store ----------------------------------------------------------
 
-def _random_walk(rng: random.Random, bucket: int, n: int) -> list[Beat]:
-    """One watcher's heartbeats: time only moves forward; the data sometimes changes and
-    sometimes the gap exceeds the pulsetime, so events are both created and extended."""
-    beats: list[Beat] = []
+Write = tuple[str, int, int, dict[str, Any]]  # ("heartbeat" | "insert", start, duration, data)
+
+
+def _random_walk(rng: random.Random, bucket: int, n: int, inserts: bool) -> list[Write]:
+    """One watcher's writes: time only moves forward; the data sometimes changes and
+    sometimes the gap exceeds the pulsetime, so events are both created and extended.
+    With ``inserts``, some writes insert an event instead (which resets the heartbeat
+    anchor: the next heartbeat falls back to the newest event)."""
+    writes: list[Write] = []
     now = T0 + bucket * 3600 * NS
     label = "a"
     for _ in range(n):
         now += rng.choice((0, 1, 2, 3, 4, 7, 12)) * NS // 2
         if rng.random() < 0.25:
             label = rng.choice("abc")
-        beats.append((now, rng.choice((0, 0, NS // 4, NS)), {"app": label, "n": bucket}))
-    return beats
+        kind = "insert" if inserts and rng.random() < 0.15 else "heartbeat"
+        writes.append((kind, now, rng.choice((0, 0, NS // 4, NS)), {"app": label, "n": bucket}))
+    return writes
+
+
+def _send(client: httpx.Client, bucket_id: str, write: Write, pulsetime: float) -> None:
+    kind, start, duration, data = write
+    if kind == "heartbeat":
+        beat(client, bucket_id, start, duration, data, pulsetime)
+    else:
+        response = client.post(f"/api/0/buckets/{bucket_id}/events",
+                               json=[wire(start, duration, data)])
+        assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_concurrent_heartbeats_per_bucket_equal_sequential(
         live_server: StartServer, http: Callable[[str], httpx.Client], workers: int) -> None:
     """8 watchers, one bucket each, sending in order but all at once across the workers,
-    produce exactly the events of the same heartbeats sent one by one."""
+    produce exactly the events of the same writes sent one by one (half of them also
+    insert events between their heartbeats)."""
     server = live_server(workers=workers)
     rng = random.Random(2)
     pulsetime = 2.5
-    walks = [_random_walk(rng, i, 40) for i in range(8)]
+    walks = [_random_walk(rng, i, 40, inserts=i % 2 == 1) for i in range(8)]
     clients = spread_clients(server, http, len(walks), workers)
     for i in range(len(walks)):
         create(clients[0], f"conc-{i}")
@@ -201,20 +217,22 @@ def test_concurrent_heartbeats_per_bucket_equal_sequential(
 
     def feed(i: int) -> None:
         barrier.wait()
-        for start, duration, data in walks[i]:
-            beat(clients[i], f"conc-{i}", start, duration, data, pulsetime)
+        for write in walks[i]:
+            _send(clients[i], f"conc-{i}", write, pulsetime)
 
     with ThreadPoolExecutor(len(walks)) as pool:
         list(pool.map(feed, range(len(walks))))
     for i, walk in enumerate(walks):
-        for start, duration, data in walk:
-            beat(clients[0], f"seq-{i}", start, duration, data, pulsetime)
+        for write in walk:
+            _send(clients[0], f"seq-{i}", write, pulsetime)
 
     for i, walk in enumerate(walks):
-        expected = sequential_heartbeats(walk, int(pulsetime * NS))
-        assert len(expected) >= 8  # the walk really creates and extends events
-        assert shapes(events_of(clients[0], f"seq-{i}")) == expected
-        assert shapes(events_of(clients[0], f"conc-{i}")) == expected
+        sequential = shapes(events_of(clients[0], f"seq-{i}"))
+        assert len(sequential) >= 8  # the walk really creates and extends events
+        assert shapes(events_of(clients[0], f"conc-{i}")) == sequential
+        if all(kind == "heartbeat" for kind, *_ in walk):
+            beats = [(start, duration, data) for _, start, duration, data in walk]
+            assert sequential == sequential_heartbeats(beats, int(pulsetime * NS))
     assert server.stop() == 0
 
 
