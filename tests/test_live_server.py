@@ -8,6 +8,7 @@ mode, the config file and aw-server-rust's API key.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -504,6 +505,21 @@ def test_testing_mode_defaults() -> None:
     assert load({}).port == DEFAULT_PORT
     assert load({"testing": True}).port == TESTING_PORT == 5666
     assert load({"testing": True, "port": 7000}).port == 7000
+
+
+@pytest.mark.parametrize("flags, port", [(["--testing"], 5666), ([], 5600)])
+def test_default_port_of_the_real_command(tmp_path: Path, spawn: Spawn, flags: list[str],
+                                          port: int) -> None:
+    """The command line's default port, shown without serving on it: the port is held
+    here (or by someone else already), so the server must name it in its refusal."""
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with contextlib.suppress(OSError):  # already in use by another process: as good
+            holder.bind(("127.0.0.1", port))
+            holder.listen()
+        proc = spawn(["serve", *flags, "--data-dir", str(tmp_path / "d")], wait=False)
+        assert proc.wait_exit() != 0
+    assert f"port {port} on 127.0.0.1 is already in use" in proc.output()
 
 
 def test_testing_flag_sets_info_and_data_dir(spawn: Spawn) -> None:
