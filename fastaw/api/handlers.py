@@ -54,8 +54,9 @@ if TYPE_CHECKING:
     from fastaw.api.app import Server
 
 INLINE_LIMIT: Final = 1000
-#: Inserts of more events are validated on a thread (≈ 3 µs per event), not on the loop.
-INLINE_EVENTS: Final = 2000
+#: Inserts of more events are validated on a thread (≈ 4 µs per event), so the event loop
+#: keeps answering heartbeats (see `fastaw.api.app.SWITCH_INTERVAL`).
+INLINE_EVENTS: Final = 250
 _INTEGER: Final = re.compile(r"[+-]?[0-9]+")
 _info_encoder: Final = msgspec.json.Encoder()
 
