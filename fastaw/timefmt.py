@@ -199,24 +199,33 @@ def parse_stamps(texts: list[str]) -> tuple[list[int], list[bytes]]:
                   for text, ns in zip(texts, found, strict=True)]
     else:
         starts = found  # type: ignore[assignment]
-        if _all_output_form(texts):
-            return starts, list(map(str.encode, texts))
+        stamps = _output_forms(texts, starts)
+        if stamps is not None:
+            return starts, stamps
     return starts, [text.encode() if _is_output_form(text) else format_ns(ns).encode()
                     for text, ns in zip(texts, starts, strict=True)]
 
 
-def _all_output_form(texts: list[str]) -> bool:
-    """`_is_output_form` of texts that all passed `_fast_ns`, one pass per character
-    position instead of one call per text (the fast path vouches for the rest)."""
+def _output_forms(texts: list[str], starts: list[int]) -> list[bytes] | None:
+    """The stamps of texts that all passed `_fast_ns`, one pass per character position
+    instead of one call per text (the fast path vouches for the rest); None unless all are
+    ``…T…Z`` with 0, 3, 6 or 9 digits."""
     count = len(texts)
     if not {20, 24, 27, 30}.issuperset(map(len, texts)):
-        return False
+        return None
     if "".join(map(operator.getitem, texts, repeat(10))).count("T") != count or \
-            "".join(map(operator.getitem, texts, repeat(-1))).count("Z") != count:
-        return False
-    # a fraction: '.' (not ','), and the fewest digits (length 20's slice is ":SS")
-    return "," not in "".join(map(operator.getitem, texts, repeat(19))) and \
-        "000" not in set(map(operator.getitem, texts, repeat(slice(-4, -1))))
+            "".join(map(operator.getitem, texts, repeat(-1))).count("Z") != count or \
+            "," in "".join(map(operator.getitem, texts, repeat(19))):
+        return None
+    stamps = list(map(str.encode, texts))
+    # a fraction must have the fewest digits: ".500" has, ".000" and ".500000" have not
+    # (for a text without a fraction this slice is ":SS")
+    digits = list(map(operator.getitem, texts, repeat(slice(-4, -1))))
+    if "000" in set(digits):
+        for index, tail in enumerate(digits):
+            if tail == "000":
+                stamps[index] = format_ns(starts[index]).encode()
+    return stamps
 
 
 def _is_output_form(text: str) -> bool:
