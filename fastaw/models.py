@@ -32,8 +32,12 @@ JSONObject = dict[str, Any]
 MAX_EVENT_ID: Final = 2**63 - 1
 
 
-class EventIn(msgspec.Struct, kw_only=True):
-    """An event as clients send it (insert, heartbeat, import)."""
+class EventIn(msgspec.Struct, kw_only=True, gc=False):
+    """An event as clients send it (insert, heartbeat, import).
+
+    ``gc=False``: nothing it holds can refer back to it, so the cycle collector need not
+    track the thousands of them a batch decodes.
+    """
 
     timestamp: str
     data: JSONObject
