@@ -13,10 +13,7 @@ from typing import Final
 
 import polars as pl
 
-from fastaw.storage import keys
-
-_SIGN_BIT: Final = -(2**63)
-_MARKER: Final = ',"data":'
+from fastaw.columnar import rows_to_frame
 
 #: Columns of every Parquet/CSV export (plus ``bucket`` unless hive-partitioned).
 PARQUET_SCHEMA: Final = {
@@ -31,21 +28,7 @@ PARQUET_SCHEMA: Final = {
 
 def page_frame(key_list: list[bytes], value_list: list[bytes]) -> pl.DataFrame:
     """id, start (ns), duration (ns) and data (canonical JSON text) of a page of rows."""
-    raw = pl.DataFrame({"k": pl.Series(key_list, dtype=pl.Binary),
-                        "v": pl.Series(value_list, dtype=pl.Binary)})
-    body = pl.col("v").bin.slice(keys.VALUE_HEADER_SIZE).cast(pl.String)
-    marker = body.str.find(_MARKER, literal=True)
-    return raw.select(
-        id=(pl.lit(keys.MAX_U64, pl.UInt64)
-            - pl.col("k").bin.slice(12, 8).bin.reinterpret(dtype=pl.UInt64, endianness="big")
-            ).cast(pl.Int64),
-        start=pl.col("k").bin.slice(4, 8).bin.reinterpret(dtype=pl.Int64, endianness="big")
-        .xor(pl.lit(_SIGN_BIT, pl.Int64)),
-        duration=pl.col("v").bin.slice(0, 8).bin.reinterpret(dtype=pl.Int64, endianness="big"),
-        # the marker's offset counts ASCII only (id, timestamp, duration come first), but the
-        # data may hold any characters: cut the closing brace with head(-1), never by bytes
-        data=body.str.slice(marker + len(_MARKER)).str.head(-1),
-    )
+    return rows_to_frame(key_list, value_list).rename({"timestamp": "start"})
 
 
 def parquet_columns(frame: pl.DataFrame) -> pl.DataFrame:
