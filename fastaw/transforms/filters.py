@@ -13,15 +13,17 @@ from typing import Any
 import polars as pl
 
 from fastaw.transforms.frame import Events
-from fastaw.transforms.jsondata import DistinctData, encode, value_text
+from fastaw.transforms.jsondata import key_value_texts, string_values, value_text
 from fastaw.transforms.regex import compile_regex
 
 
 def _matches(events: Events, key: str, vals: Sequence[Any]) -> pl.Series:
-    texts = {value_text(v) for v in vals}
-    dd = DistinctData(events["data"])
-    keep = [key in obj and encode(obj[key]) in texts for obj in dd.objects]
-    return dd.mask(keep)
+    texts = pl.Series([value_text(v) for v in vals], dtype=pl.String)
+    data = events["data"]
+    distinct = data.unique()
+    values = key_value_texts(distinct, [key])[key]
+    chosen = distinct.filter(values.is_in(texts).fill_null(False))
+    return data.is_in(chosen)
 
 
 def filter_keyvals(events: Events, key: str, vals: Sequence[Any]) -> Events:
@@ -60,8 +62,8 @@ def filter_keyvals_regex(events: Events, key: str, pattern: str) -> Events:
     regex = compile_regex(pattern)
     if events.height == 0:
         return events
-    dd = DistinctData(events["data"])
-    values = [obj.get(key) for obj in dd.objects]
-    strings = [v if isinstance(v, str) else None for v in values]
-    hits = regex.search(pl.Series(strings, dtype=pl.String)).to_list()
-    return events.filter(dd.mask(hits))
+    data = events["data"]
+    distinct = data.unique()
+    strings = string_values(key_value_texts(distinct, [key])[key])
+    hits = regex.search(strings).fill_null(False)
+    return events.filter(data.is_in(distinct.filter(hits)))

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from fastaw.transforms.frame import COLUMNS, Events, empty
-from fastaw.transforms.jsondata import DistinctData, decode, encode
+from fastaw.transforms.jsondata import DistinctData, encode, key_value_texts
 
 
 def merge_events_by_keys(events: Events, keys: Sequence[str]) -> Events:
@@ -33,15 +33,10 @@ def merge_events_by_keys(events: Events, keys: Sequence[str]) -> Events:
     per_data = events.group_by("data", maintain_order=True).agg(
         pl.col("timestamp").first(), pl.col("duration").sum()
     )
-    merge_keys: list[str | None] = []
-    for text in per_data["data"].to_list():
-        obj = decode(text)
-        try:
-            merge_keys.append(".".join(encode(obj[k]) for k in keys))
-        except KeyError:
-            merge_keys.append(None)
+    values = key_value_texts(per_data["data"], keys)
+    merge_key = pl.concat_str([values[k] for k in keys], separator=".")
     return (
-        per_data.with_columns(_key=pl.Series(merge_keys, dtype=pl.String))
+        per_data.with_columns(_key=merge_key)
         .filter(pl.col("_key").is_not_null())
         .group_by("_key", maintain_order=True)
         .agg(pl.col("timestamp").first(), pl.col("duration").sum(), pl.col("data").first())

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import lru_cache
+from operator import attrgetter
 from typing import Any, Final, TypeVar
 
 import msgspec
@@ -118,3 +120,47 @@ def key_texts(dd: DistinctData, keys: Sequence[str]) -> pl.Series:
         except KeyError:
             values.append(None)
     return dd.map(values, pl.String())
+
+
+@lru_cache(maxsize=128)
+def _keys_decoder(keys: tuple[str, ...]) -> msgspec.json.Decoder[Any]:
+    fields = [(f"f{i}", msgspec.Raw, msgspec.Raw(b"")) for i in range(len(keys))]
+    struct = msgspec.defstruct(
+        "Keys", fields, rename={f"f{i}": k for i, k in enumerate(keys)}, gc=False
+    )
+    return msgspec.json.Decoder(list[struct])  # type: ignore[valid-type]
+
+
+def key_value_texts(texts: pl.Series, keys: Sequence[str]) -> dict[str, pl.Series]:
+    """Per text of ``texts`` (canonical data texts, no nulls) and per key: the canonical
+    text of ``data[key]``, or null when the key is missing.
+
+    Only the wanted keys are looked at: one msgspec call over all texts captures each
+    value's raw slice, which in canonical JSON *is* the value's canonical text.
+    """
+    wanted = tuple(dict.fromkeys(keys))
+    if texts.len() == 0:
+        return {k: pl.Series([], dtype=pl.String) for k in wanted}
+    buf = b"[" + texts.str.join(",").item().encode() + b"]"
+    rows = _keys_decoder(wanted).decode(buf)
+    out: dict[str, pl.Series] = {}
+    for i, k in enumerate(wanted):
+        get = attrgetter(f"f{i}")
+        values = [str(get(r), "utf-8") for r in rows]
+        s = pl.Series(values, dtype=pl.String)
+        out[k] = s.set(s == "", None)  # type: ignore[arg-type]
+    return out
+
+
+_strings_decoder: Final = msgspec.json.Decoder(list[str])
+
+
+def string_values(value_texts: pl.Series) -> pl.Series:
+    """The decoded strings of canonical value texts; null where the value is not a string."""
+    is_string = value_texts.str.starts_with('"').fill_null(False)
+    quoted = value_texts.filter(is_string)
+    out = pl.Series([None] * value_texts.len(), dtype=pl.String)
+    if quoted.len() == 0:
+        return out
+    decoded = _strings_decoder.decode(("[" + quoted.str.join(",").item() + "]").encode())
+    return out.scatter(is_string.arg_true(), pl.Series(decoded, dtype=pl.String))

@@ -18,7 +18,7 @@ from typing import Final, NamedTuple
 import polars as pl
 
 from fastaw.transforms.frame import Events
-from fastaw.transforms.jsondata import DistinctData, JSONObject
+from fastaw.transforms.jsondata import decode, encode, key_value_texts, string_values
 
 _SPECIAL: Final = frozenset({"http", "https", "ws", "wss", "ftp", "file"})
 _DEFAULT_PORT: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
@@ -238,16 +238,6 @@ def url_fields(url: str) -> dict[str, str] | None:
     }
 
 
-def _split(obj: JSONObject) -> JSONObject | None:
-    url = obj.get("url")
-    if not isinstance(url, str):
-        return None
-    fields = url_fields(url)
-    if fields is None:
-        return None
-    return {**obj, **fields}
-
-
 def split_url_events(events: Events) -> Events:
     """Add ``$protocol``, ``$domain``, ``$path``, ``$params`` from ``data.url``.
 
@@ -261,5 +251,90 @@ def split_url_events(events: Events) -> Events:
     """
     if events.height == 0:
         return events
-    dd = DistinctData(events["data"])
-    return events.with_columns(data=dd.rewrite(_split).cast(pl.String))
+    data = events["data"]
+    distinct = data.unique()
+    urls = string_values(key_value_texts(distinct, ["url"])["url"])
+    has_url = urls.is_not_null()
+    if not has_url.any():
+        return events
+    pairs = pl.DataFrame({"text": distinct.filter(has_url), "url": urls.filter(has_url)})
+    heads = _url_heads(pairs["url"].unique())
+    pairs = pairs.join(heads, on="url", how="left").filter(pl.col("head").is_not_null())
+    first = pl.col("text").str.slice(2, 1)
+    spliceable = (first > "$") & (first != "\\")
+    fast = pairs.filter(spliceable)
+    old = [fast["text"]]
+    new = [fast.select(pl.concat_str(pl.col("head"), pl.col("text").str.slice(1)))]
+    slow = pairs.filter(~spliceable)
+    if slow.height:
+        old.append(slow["text"])
+        new.append(
+            pl.Series(
+                [
+                    encode({**decode(text), **_url_fields_cached(url)})  # type: ignore[dict-item]
+                    for text, url in zip(slow["text"].to_list(), slow["url"].to_list(), strict=True)
+                ],
+                dtype=pl.String,
+            )
+        )
+    olds = pl.concat(old)
+    if olds.len() == 0:
+        return events
+    news = pl.concat([n if isinstance(n, pl.Series) else n.to_series() for n in new])
+    return events.with_columns(data=data.replace(olds, news.cast(pl.String)))
+
+
+# URLs whose WHATWG parse is their own text: lowercase http(s), a lowercase ASCII domain
+# whose last label starts with a letter (never an IPv4 form), no port or userinfo, path and
+# query of characters that are neither percent-encoded nor JSON-escaped. Dot segments
+# (``.``, ``..``, ``%2e``) are excluded separately.
+_FAST_URL: Final = (
+    r"^(https?)://([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z][a-z0-9-]*|[a-z][a-z0-9-]*)"
+    r"(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?(?:\?([A-Za-z0-9._~!$&()*+,;=:@%/?-]*))?(?:#[!-~]*)?$"
+)
+_DOT_SEGMENT: Final = r"(?i)/(?:\.|%2e){1,2}(?:/|$)"
+
+
+def _url_heads(urls: pl.Series) -> pl.DataFrame:
+    """``url`` → ``head``: the four "$…" members as the start of a canonical object
+    (``{"$domain":…,"$protocol":…,``), null when the URL does not parse."""
+    parts = urls.str.extract_groups(_FAST_URL).struct.unnest()
+    frame = pl.DataFrame({"url": urls}).with_columns(
+        scheme=parts["1"], host=parts["2"], path=parts["3"], query=parts["4"]
+    )
+    fast_ok = pl.col("scheme").is_not_null() & ~pl.col("path").fill_null("").str.contains(
+        _DOT_SEGMENT
+    )
+    fast = frame.filter(fast_ok).select(
+        "url",
+        head=pl.concat_str(
+            pl.lit('{"$domain":"'),
+            pl.col("host").str.replace(r"^(?:www\.)+", ""),
+            pl.lit('","$params":"'),
+            pl.col("query").fill_null(""),
+            pl.lit('","$path":"'),
+            pl.col("path").fill_null("/"),
+            pl.lit('","$protocol":"'),
+            pl.col("scheme"),
+            pl.lit('",'),
+        ),
+    )
+    rest = frame.filter(~fast_ok)["url"]
+    slow = pl.DataFrame(
+        {"url": rest, "head": pl.Series([_url_head(u) for u in rest.to_list()], dtype=pl.String)}
+    )
+    return pl.concat([fast, slow])
+
+
+@lru_cache(maxsize=65536)
+def _url_fields_cached(url: str) -> dict[str, str] | None:
+    return url_fields(url)
+
+
+@lru_cache(maxsize=65536)
+def _url_head(url: str) -> str | None:
+    """``{"$domain":…,"$params":…,"$path":…,"$protocol":…,`` for ``url`` (None: unparsable)."""
+    fields = _url_fields_cached(url)
+    if fields is None:
+        return None
+    return encode(fields)[:-1] + ","
