@@ -118,7 +118,7 @@ class _Matches:
     def of(self, rule: Rule) -> pl.Series:
         """Bool per distinct data object."""
         if rule.regex is None or self.pairs.height == 0:
-            return pl.Series("m", [False] * self.n, dtype=pl.Boolean)
+            return pl.repeat(False, self.n, dtype=pl.Boolean, eager=True).alias("m")
         hits = self._hits.get(rule.regex)
         if hits is None:
             hits = self._hits[rule.regex] = rule.regex.search(self.values)
@@ -126,7 +126,9 @@ class _Matches:
         if rule.select_keys is not None:
             pair_hit = pair_hit & self.pairs["key"].is_in(list(rule.select_keys))
         matched = self.pairs["d"].filter(pair_hit).unique()
-        return pl.Series("m", [False] * self.n, dtype=pl.Boolean).scatter(matched, True)
+        return (
+            pl.repeat(False, self.n, dtype=pl.Boolean, eager=True).alias("m").scatter(matched, True)
+        )
 
 
 def _splice(text: str, key: str, value_text: str, obj: dict[str, Any]) -> str:
@@ -155,14 +157,14 @@ def categorize(events: Events, rules: Sequence[Any]) -> Events:
         return events
     dd = DistinctData(events["data"])
     matches = _Matches(dd)
-    best_len = pl.Series([1] * matches.n, dtype=pl.Int64)
-    best = pl.Series([-1] * matches.n, dtype=pl.Int64)
+    best_len = pl.repeat(1, matches.n, dtype=pl.Int64, eager=True)
+    best = pl.repeat(-1, matches.n, dtype=pl.Int64, eager=True)
     for index, (name, rule) in enumerate(parsed):
         if rule.regex is None or len(name) == 0:
             continue
         take = matches.of(rule) & (best_len <= len(name))
-        best_len = best_len.zip_with(~take, pl.Series([len(name)] * matches.n))
-        best = best.zip_with(~take, pl.Series([index] * matches.n))
+        best_len = best_len.scatter(take.arg_true(), len(name))
+        best = best.scatter(take.arg_true(), index)
     names = [encode(["Uncategorized"])] + [encode(list(name)) for name, _ in parsed]
     new = [
         _splice(text, "$category", names[b + 1], obj)

@@ -28,6 +28,7 @@ JSONObject = dict[str, Any]
 
 _decoder: Final = msgspec.json.Decoder(dict[str, Any])
 _any_decoder: Final = msgspec.json.Decoder()
+_objects_decoder: Final = msgspec.json.Decoder(list[dict[str, Any]])
 UNMATCHABLE: Final = "\x00unmatchable"  # a text no canonical JSON value can have
 
 
@@ -72,13 +73,18 @@ class DistinctData:
 
     def __init__(self, data: pl.Series) -> None:
         self.data = data
-        self.texts: list[str] = data.unique().to_list()
+        self.distinct = data.unique()
+        self.texts: list[str] = self.distinct.to_list()
         self._objects: list[JSONObject] | None = None
 
     @property
     def objects(self) -> list[JSONObject]:
         if self._objects is None:
-            self._objects = [decode(t) for t in self.texts]
+            if self.distinct.len() == 0:
+                self._objects = []
+            else:
+                joined = self.distinct.str.join(",").cast(pl.Binary).item()
+                self._objects = _objects_decoder.decode(b"[" + joined + b"]")
         return self._objects
 
     def mask(self, keep: Sequence[bool]) -> pl.Series:
@@ -91,7 +97,7 @@ class DistinctData:
     def map(self, values: Sequence[T | None], dtype: pl.DataType) -> pl.Series:
         """Row column: each row gets the value of its distinct text."""
         return self.data.replace_strict(
-            pl.Series(self.texts, dtype=pl.String),
+            self.distinct,
             pl.Series(values, dtype=dtype),
             return_dtype=dtype,
         )
@@ -141,7 +147,7 @@ def key_value_texts(texts: pl.Series, keys: Sequence[str]) -> dict[str, pl.Serie
     wanted = tuple(dict.fromkeys(keys))
     if texts.len() == 0:
         return {k: pl.Series([], dtype=pl.String) for k in wanted}
-    buf = b"[" + texts.str.join(",").item().encode() + b"]"
+    buf = b"[" + texts.str.join(",").cast(pl.Binary).item() + b"]"
     rows = _keys_decoder(wanted).decode(buf)
     out: dict[str, pl.Series] = {}
     for i, k in enumerate(wanted):
@@ -162,5 +168,5 @@ def string_values(value_texts: pl.Series) -> pl.Series:
     out = pl.Series([None] * value_texts.len(), dtype=pl.String)
     if quoted.len() == 0:
         return out
-    decoded = _strings_decoder.decode(("[" + quoted.str.join(",").item() + "]").encode())
+    decoded = _strings_decoder.decode(b"[" + quoted.str.join(",").cast(pl.Binary).item() + b"]")
     return out.scatter(is_string.arg_true(), pl.Series(decoded, dtype=pl.String))

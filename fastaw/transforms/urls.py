@@ -259,7 +259,11 @@ def split_url_events(events: Events) -> Events:
         return events
     pairs = pl.DataFrame({"text": distinct.filter(has_url), "url": urls.filter(has_url)})
     heads = _url_heads(pairs["url"].unique())
-    pairs = pairs.join(heads, on="url", how="left").filter(pl.col("head").is_not_null())
+    pairs = pairs.join(heads, on="url", how="left").filter(
+        pl.col("head").is_not_null()
+        # already split (e.g. a second split_url_events): the four keys lead the text as is
+        & ~pl.col("text").str.starts_with(pl.col("head"))
+    )
     first = pl.col("text").str.slice(2, 1)
     spliceable = (first > "$") & (first != "\\")
     fast = pairs.filter(spliceable)
