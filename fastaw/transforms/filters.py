@@ -13,17 +13,30 @@ from typing import Any
 import polars as pl
 
 from fastaw.transforms.frame import Events
-from fastaw.transforms.jsondata import key_value_texts, string_values, value_text
+from fastaw.transforms.jsondata import (
+    UNMATCHABLE,
+    encode,
+    key_value_texts,
+    string_values,
+    value_text,
+)
 from fastaw.transforms.regex import compile_regex
 
 
 def _matches(events: Events, key: str, vals: Sequence[Any]) -> pl.Series:
-    texts = pl.Series([value_text(v) for v in vals], dtype=pl.String)
+    wanted = {value_text(v) for v in vals} - {UNMATCHABLE}
     data = events["data"]
-    distinct = data.unique()
+    if not wanted:
+        return pl.repeat(False, data.len(), dtype=pl.Boolean, eager=True)
+    # A top-level ``key: value`` member is literally ``"key":value`` in canonical text (a
+    # string never holds an unescaped quote), so only rows containing one can match; the
+    # few distinct texts among them are then checked exactly (the member may be nested).
+    prefix = encode(key) + ":"
+    candidate = data.str.contains_any([prefix + t for t in sorted(wanted)])
+    distinct = data.filter(candidate).unique()
     values = key_value_texts(distinct, [key])[key]
-    chosen = distinct.filter(values.is_in(texts).fill_null(False))
-    return data.is_in(chosen)
+    chosen = distinct.filter(values.is_in(list(wanted)).fill_null(False))
+    return candidate & data.is_in(chosen)
 
 
 def filter_keyvals(events: Events, key: str, vals: Sequence[Any]) -> Events:
