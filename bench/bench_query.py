@@ -392,6 +392,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--fastaw-config", action="append", default=[], metavar="LINE",
                         help='an extra line of the fastaw config file, e.g. '
                              '\'durability = "process"\' (repeatable)')
+    parser.add_argument("--fastaw-src", default=None, metavar="DIR",
+                        help="run the fastaw package found in DIR (experiments)")
     parser.add_argument("--fastaw-rev", default=None,
                         help="benchmark the fastaw package of this git revision (default: "
                              "the work tree)")
@@ -439,6 +441,9 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="bench-query-") as tmp:
             if args.fastaw_rev:
                 bench.fastaw_src = export_revision(args.fastaw_rev, Path(tmp) / "src")
+            elif args.fastaw_src:
+                bench.fastaw_src = Path(args.fastaw_src)
+                source = f"source tree {args.fastaw_src}"
             runs.append(bench.run_fastaw(store))
     if "reference" in args.peers:
         try:
