@@ -13,6 +13,7 @@ data texts, so this is where the time goes — never a per-row Python loop.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from operator import attrgetter
@@ -128,6 +129,9 @@ def key_texts(dd: DistinctData, keys: Sequence[str]) -> pl.Series:
     return dd.map(values, pl.String())
 
 
+_UNRENAMABLE: Final = re.compile(r'["\\\x00-\x1f]')
+
+
 @lru_cache(maxsize=128)
 def _keys_decoder(keys: tuple[str, ...]) -> msgspec.json.Decoder[Any]:
     fields = [(f"f{i}", msgspec.Raw, msgspec.Raw(b"")) for i in range(len(keys))]
@@ -147,6 +151,13 @@ def key_value_texts(texts: pl.Series, keys: Sequence[str]) -> dict[str, pl.Serie
     wanted = tuple(dict.fromkeys(keys))
     if texts.len() == 0:
         return {k: pl.Series([], dtype=pl.String) for k in wanted}
+    if any(_UNRENAMABLE.search(k) for k in wanted):
+        # msgspec cannot name such a field: decode whole objects instead
+        objects = [decode(t) for t in texts.to_list()]
+        return {
+            k: pl.Series([encode(o[k]) if k in o else None for o in objects], dtype=pl.String)
+            for k in wanted
+        }
     buf = b"[" + texts.str.join(",").cast(pl.Binary).item() + b"]"
     rows = _keys_decoder(wanted).decode(buf)
     out: dict[str, pl.Series] = {}
