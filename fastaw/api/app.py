@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
 
@@ -84,6 +85,9 @@ class Server:
         self.gates = Gates(config)
         self.device_id = load_device_id(self.data_dir)
         self.pool: Any = None
+        # Large inserts are validated here, one at a time (first come, first served: several
+        # sharing the GIL would all finish late), never on the event loop.
+        self.validator = ThreadPoolExecutor(1, thread_name_prefix="fastaw-validate")
         sys.setswitchinterval(SWITCH_INTERVAL)
         self.writer.start()
 
@@ -93,6 +97,7 @@ class Server:
         return await run_query(self, body, name)
 
     def close(self) -> None:
+        self.validator.shutdown()
         self.writer.stop()
         if self.pool is not None:
             self.pool.close()

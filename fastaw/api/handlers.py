@@ -54,8 +54,8 @@ if TYPE_CHECKING:
     from fastaw.api.app import Server
 
 INLINE_LIMIT: Final = 1000
-#: Inserts of more events are validated on a thread (≈ 4 µs per event), so the event loop
-#: keeps answering heartbeats (see `fastaw.api.app.SWITCH_INTERVAL`).
+#: Inserts of more events are validated on the server's validator thread (≈ 4 µs per
+#: event), so the event loop keeps answering heartbeats (`fastaw.api.app.SWITCH_INTERVAL`).
 INLINE_EVENTS: Final = 250
 _INTEGER: Final = re.compile(r"[+-]?[0-9]+")
 _info_encoder: Final = msgspec.json.Encoder()
@@ -205,7 +205,8 @@ async def insert_events(server: Server, request: Request) -> Response:
     elif len(decoded) <= INLINE_EVENTS:
         rows = _prepare_insert(server, bucket_id, decoded, _item)
     else:
-        rows = await asyncio.to_thread(_prepare_insert, server, bucket_id, decoded, _item)
+        rows = await asyncio.get_running_loop().run_in_executor(
+            server.validator, _prepare_insert, server, bucket_id, decoded, _item)
     rendered = await server.writer.run(lambda w: w.insert_rows(bucket_id, rows))
     return json_response(b"[" + b",".join(rendered) + b"]")
 
