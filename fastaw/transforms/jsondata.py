@@ -163,8 +163,9 @@ def key_value_texts(texts: pl.Series, keys: Sequence[str]) -> dict[str, pl.Serie
     out: dict[str, pl.Series] = {}
     for i, k in enumerate(wanted):
         get = attrgetter(f"f{i}")
-        values = [str(get(r), "utf-8") for r in rows]
-        s = pl.Series(values, dtype=pl.String)
+        # one buffer, split in Polars: canonical JSON never holds a raw NUL
+        joined = pl.Series([b"\x00".join(map(get, rows))], dtype=pl.Binary)
+        s = joined.cast(pl.String).str.split("\x00").explode()
         out[k] = s.set(s == "", None)  # type: ignore[arg-type]
     return out
 
