@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import polars as pl
@@ -93,16 +94,16 @@ class _Matches:
     """Which distinct data objects each rule matches (one regex pass per distinct string)."""
 
     def __init__(self, dd: DistinctData) -> None:
-        ds: list[int] = []
-        keys: list[str] = []
-        values: list[str] = []
-        for d, obj in enumerate(dd.objects):
-            for k, v in obj.items():
-                if isinstance(v, str):
-                    ds.append(d)
-                    keys.append(k)
-                    values.append(v)
-        self.n = len(dd.objects)
+        objects = dd.objects
+        self.n = len(objects)
+        # every top-level (object, key, value) in order, flattened at C speed
+        all_values = list(chain.from_iterable(o.values() for o in objects))
+        is_string = pl.Series([isinstance(v, str) for v in all_values], dtype=pl.Boolean)
+        lens = pl.Series([len(o) for o in objects], dtype=pl.UInt32)
+        owner = pl.int_range(self.n, dtype=pl.UInt32, eager=True).repeat_by(lens).explode()
+        ds = owner.drop_nulls().filter(is_string)
+        keys = pl.Series(list(chain.from_iterable(objects)), dtype=pl.String).filter(is_string)
+        values = [v for v in all_values if isinstance(v, str)]
         self.values = pl.Series("v", values, dtype=pl.String).unique()
         self.pairs = pl.DataFrame(
             {
