@@ -268,7 +268,7 @@ def split_url_events(events: Events) -> Events:
     spliceable = (first > "$") & (first != "\\")
     fast = pairs.filter(spliceable)
     old = [fast["text"]]
-    new = [fast.select(pl.concat_str(pl.col("head"), pl.col("text").str.slice(1)))]
+    new = [fast.select(pl.concat_str(pl.col("head"), pl.col("text").str.slice(1))).to_series()]
     slow = pairs.filter(~spliceable)
     if slow.height:
         old.append(slow["text"])
@@ -284,7 +284,7 @@ def split_url_events(events: Events) -> Events:
     olds = pl.concat(old)
     if olds.len() == 0:
         return events
-    news = pl.concat([n if isinstance(n, pl.Series) else n.to_series() for n in new])
+    news = pl.concat(new)
     return events.with_columns(data=data.replace(olds, news.cast(pl.String)))
 
 
