@@ -45,7 +45,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from peers import Peer, PeerConfig, _proc_status_kib, process_tree
+from peers import Peer, PeerConfig, proc_status_kib, process_tree
 
 from fastaw.exchange import Selection, export_parquet, export_stream, prepare_import
 from fastaw.exchange.migrate import migrate
@@ -220,8 +220,8 @@ def tree_memory(pid: int) -> tuple[int, int]:
     """(VmRSS, RssAnon) summed over a process tree, in bytes. RssAnon is private memory;
     the rest of VmRSS is mostly LMDB's memory-mapped file (page cache, shared, evictable)."""
     pids = process_tree(pid)
-    return (sum(_proc_status_kib(p, "VmRSS") for p in pids) * 1024,
-            sum(_proc_status_kib(p, "RssAnon") for p in pids) * 1024)
+    return (sum(proc_status_kib(p, "VmRSS") for p in pids) * 1024,
+            sum(proc_status_kib(p, "RssAnon") for p in pids) * 1024)
 
 
 class RssSampler:

@@ -66,7 +66,7 @@ def free_port() -> int:
         return port
 
 
-def _proc_status_kib(pid: int, key: str) -> int:
+def proc_status_kib(pid: int, key: str) -> int:
     """A ``kB`` field of /proc/<pid>/status, or 0 if the process is gone."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
@@ -104,7 +104,7 @@ def process_tree(root: int) -> list[int]:
 
 def tree_rss_bytes(root: int) -> int:
     """Current sum of VmRSS over ``root`` and its descendants, in bytes."""
-    return sum(_proc_status_kib(pid, "VmRSS") for pid in process_tree(root)) * 1024
+    return sum(proc_status_kib(pid, "VmRSS") for pid in process_tree(root)) * 1024
 
 
 @dataclass
@@ -266,7 +266,7 @@ class Peer:
             if tick % 10 == 0:
                 pids = process_tree(root)
             tick += 1
-            rss = sum(_proc_status_kib(pid, "VmRSS") for pid in pids) * 1024
+            rss = sum(proc_status_kib(pid, "VmRSS") for pid in pids) * 1024
             self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
             self._stop_sampler.wait(self.rss_interval)
 
@@ -281,7 +281,7 @@ class Peer:
         if proc is not None:
             # The main process's high-water mark covers peaks between samples.
             self.peak_rss_bytes = max(
-                self.peak_rss_bytes, _proc_status_kib(proc.pid, "VmHWM") * 1024
+                self.peak_rss_bytes, proc_status_kib(proc.pid, "VmHWM") * 1024
             )
             if proc.poll() is None:
                 self._signal_group(proc.pid, signal.SIGTERM)

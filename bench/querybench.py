@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from peers import process_tree
+from peers import proc_status_kib, process_tree
 
 from fastaw.datagen import Spec, StoreSink, generate
 from fastaw.datagen.schedule import is_workday
@@ -214,17 +214,6 @@ def clear_chunks(store: Path) -> None:
 
 # -- memory -----------------------------------------------------------------------------------
 
-def _status_kib(pid: int, key: str) -> int:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
 class RssSampler:
     """Peak sums of VmRSS and of RssAnon over a process tree, sampled every 50 ms: over
     the whole time it runs (`peak`) and over the marked stretches only (`marked`)."""
@@ -241,8 +230,8 @@ class RssSampler:
     def sample(self) -> tuple[int, int]:
         pids = process_tree(self.root) if self.root and os.path.exists(f"/proc/{self.root}") \
             else []
-        rss = sum(_status_kib(pid, "VmRSS") for pid in pids) * 1024
-        anon = sum(_status_kib(pid, "RssAnon") for pid in pids) * 1024
+        rss = sum(proc_status_kib(pid, "VmRSS") for pid in pids) * 1024
+        anon = sum(proc_status_kib(pid, "RssAnon") for pid in pids) * 1024
         return rss, anon
 
     def _take(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from fastaw.exchange import stage_file
 from fastaw.models import Bucket, canonical_data
 from fastaw.storage import Env, Reader, Writer
 from fastaw.storage.bulk import BulkInserter, create_or_get
@@ -101,3 +102,17 @@ def expected(history: History, metadata: bool = True) -> dict[str, Any]:
                sorted(history.events[b.id]))
         for b in history.buckets
     }
+
+
+def apply_file(env: Env, path: Path) -> Any:
+    """Import a file into the store the way `fastaw import` does (validate, then apply)."""
+    writer = Writer(env)
+    writer.start()
+    try:
+        staged = stage_file(path)
+        try:
+            return writer.run_sync(staged.apply)
+        finally:
+            staged.close()
+    finally:
+        writer.stop()

@@ -11,22 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastaw.errors import BadRequest
-from fastaw.exchange import detect_format, jsonfmt, stage_file
-from fastaw.storage import Env, Reader, Writer
+from fastaw.exchange import detect_format, jsonfmt
+from fastaw.storage import Env, Reader
 from fastaw.timefmt import format_ns, parse_datetime, seconds_to_ns
-
-
-def _apply(env: Env, path: Path) -> Any:
-    writer = Writer(env)
-    writer.start()
-    try:
-        staged = stage_file(path)
-        try:
-            return writer.run_sync(staged.apply)
-        finally:
-            staged.close()
-    finally:
-        writer.stop()
+from tests.exchange_helpers import apply_file
 
 
 def _envelope(events: list[Any], **bucket: Any) -> dict[str, Any]:
@@ -54,7 +42,7 @@ def test_json_is_parsed_in_slices_whose_cuts_are_proven(tmp_path: Path,
     path = tmp_path / "export.json"
     path.write_text(json.dumps(_envelope(events), indent=2), encoding="utf-8")
     env = Env(tmp_path / "store")
-    summary = _apply(env, path)
+    summary = apply_file(env, path)
     assert summary.events_imported == 200
     got = sorted(e.start for e in Reader(env).events("b"))
     assert got == sorted(parse_datetime(e["timestamp"]) for e in events)
@@ -80,7 +68,7 @@ def test_a_bad_record_is_named_and_nothing_is_imported(
     path.write_text(json.dumps(_envelope(events)), encoding="utf-8")
     env = Env(tmp_path / "store")
     with pytest.raises(BadRequest) as info:
-        _apply(env, path)
+        apply_file(env, path)
     assert message in info.value.message
     assert Reader(env).bucket_list() == []
     env.close()
@@ -94,7 +82,7 @@ def test_ndjson_errors_name_the_line(tmp_path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     env = Env(tmp_path / "store")
     with pytest.raises(BadRequest, match="line 8"):
-        _apply(env, path)
+        apply_file(env, path)
     assert Reader(env).bucket_list() == []
     env.close()
 
@@ -115,7 +103,7 @@ def test_both_reference_shapes_import(tmp_path: Path) -> None:
     env = Env(tmp_path / "store")
     for name, body in (("py.json", python), ("rs.json", rust)):
         (tmp_path / name).write_text(json.dumps(body), encoding="utf-8")
-        _apply(env, tmp_path / name)
+        apply_file(env, tmp_path / name)
     reader = Reader(env)
     (py_event,) = reader.events("py")
     assert (py_event.start, py_event.duration, py_event.data) == (
@@ -134,7 +122,7 @@ def test_events_for_an_unknown_bucket_without_metadata_import_nothing(tmp_path: 
     path.write_text(json.dumps({"bucket": "nowhere", **_event(1)}) + "\n", encoding="utf-8")
     env = Env(tmp_path / "store")
     with pytest.raises(BadRequest, match="no metadata"):
-        _apply(env, path)
+        apply_file(env, path)
     env.close()
 
 
@@ -170,7 +158,7 @@ def test_csv_errors_name_the_line(tmp_path: Path, row: str, message: str) -> Non
                     + "\r\n", encoding="utf-8")
     env = Env(tmp_path / "store")
     with pytest.raises(BadRequest, match=message):
-        _apply(env, path)
+        apply_file(env, path)
     env.close()
 
 

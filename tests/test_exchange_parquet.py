@@ -15,7 +15,7 @@ from fastaw.exchange import Selection, export_parquet
 from fastaw.exchange.parquet import META_KEY, SIDECAR
 from fastaw.models import Bucket
 from fastaw.storage import Env
-from tests.exchange_helpers import History, load
+from tests.exchange_helpers import History, apply_file, load
 
 BUCKETS = ["aw-watcher-window_host", "a/b c%d=é"]
 HISTORY = History(
@@ -101,20 +101,6 @@ def _foreign(path: Path, data: list[str]) -> None:
     }).write_parquet(path)
 
 
-def _apply(env: Env, path: Path) -> Any:
-    from fastaw.exchange import stage_file
-    from fastaw.storage import Writer
-
-    writer = Writer(env)
-    writer.start()
-    try:
-        staged = stage_file(path)
-        try:
-            return writer.run_sync(staged.apply)
-        finally:
-            staged.close()
-    finally:
-        writer.stop()
 
 
 def test_foreign_parquet_merges_into_an_existing_bucket(tmp_path: Path) -> None:
@@ -125,12 +111,12 @@ def test_foreign_parquet_merges_into_an_existing_bucket(tmp_path: Path) -> None:
     _foreign(path, ['{"b":1, "a":2}', '{"x":[1.0]}', "{}"])
     env = load(tmp_path / "store", History(buckets=[], events={}))
     with pytest.raises(BadRequest, match="no metadata"):  # bucket b does not exist
-        _apply(env, path)
+        apply_file(env, path)
     load_bucket = History(buckets=[Bucket(id="b", num=0, type="t", client="c", hostname="h",
                                           created=0)], events={"b": []})
     env.close()
     env = load(tmp_path / "store", load_bucket)
-    summary = _apply(env, path)
+    summary = apply_file(env, path)
     assert summary.events_imported == 3 and summary.buckets_merged == ["b"]
     rows = sorted((e.start, e.duration, e.data) for e in Reader(env).events("b"))
     assert rows == [(1_700_000_000_000_000_000, 0, b'{"a":2,"b":1}'),
@@ -148,5 +134,5 @@ def test_a_bad_parquet_row_is_named(tmp_path: Path) -> None:
                                       created=0)], events={"b": []})
     env = load(tmp_path / "store", history)
     with pytest.raises(BadRequest, match=r"the Parquet file row 5 \(`data`\)"):
-        _apply(env, path)
+        apply_file(env, path)
     env.close()
