@@ -34,25 +34,32 @@ class Request:
     def content_type(self) -> bytes:
         return self.headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
 
+    async def chunks(self, limit: int = MAX_BODY, *,
+                     disconnect: Exception | None = None) -> AsyncIterator[bytes]:
+        """The body as it arrives; 413 past ``limit``. A client that disconnects ends
+        the stream, or raises ``disconnect`` when given."""
+        size = 0
+        declared = self.headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes")
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                if disconnect is not None:
+                    raise disconnect
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"The request body is larger than {limit} bytes")
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
     async def body(self, limit: int = MAX_BODY) -> bytes:
         if self._body is None:
-            chunks: list[bytes] = []
-            size = 0
-            declared = self.headers.get(b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > limit:
-                raise PayloadTooLarge(f"The request body is larger than {limit} bytes")
-            while True:
-                message = await self.receive()
-                if message["type"] == "http.disconnect":
-                    break
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(f"The request body is larger than {limit} bytes")
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-            self._body = b"".join(chunks)
+            self._body = b"".join([chunk async for chunk in self.chunks(limit)])
         return self._body
 
     async def json_body(self) -> bytes:

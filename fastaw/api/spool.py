@@ -20,7 +20,7 @@ from typing import IO, Any, Final
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from fastaw.api.http import Request
-from fastaw.errors import BadRequest, PayloadTooLarge
+from fastaw.errors import BadRequest
 
 MAX_IMPORT: Final = 64 << 30  # 64 GiB: bounded by the disk, not by memory
 READ_CHUNK: Final = 1 << 20
@@ -35,23 +35,9 @@ class Upload:
         self.hint = hint
 
 
-async def _chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
-    size = 0
-    declared = request.headers.get(b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The request body is larger than {limit} bytes")
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            raise BadRequest("The client disconnected before the upload finished")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The request body is larger than {limit} bytes")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
+def _chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
+    return request.chunks(limit, disconnect=BadRequest(
+        "The client disconnected before the upload finished"))
 
 
 def _new_file(directory: Path) -> tuple[Path, IO[bytes]]:
