@@ -56,8 +56,9 @@ class BucketIn(msgspec.Struct, kw_only=True):
     events: list[EventIn] | None = None
 
 
-class ImportBucket(msgspec.Struct, kw_only=True):
-    """One bucket of an export envelope (either reference server's shape)."""
+class BucketMeta(msgspec.Struct, kw_only=True):
+    """Bucket metadata as export files carry it (either reference server's shape);
+    unknown fields are ignored."""
 
     type: str
     client: str
@@ -65,6 +66,11 @@ class ImportBucket(msgspec.Struct, kw_only=True):
     id: str | None = None
     created: str | None = None
     data: JSONObject | None = None
+
+
+class ImportBucket(BucketMeta, kw_only=True):
+    """One bucket of an export envelope, with its events."""
+
     events: list[EventIn] | None = None
 
 

@@ -21,7 +21,7 @@ import msgspec
 
 from fastaw.errors import BadRequest
 from fastaw.exchange.items import EventsItem
-from fastaw.models import Bucket, canonical_data
+from fastaw.models import Bucket, BucketMeta, canonical_data
 from fastaw.timefmt import MAX_NS, MIN_NS, parse_datetime, seconds_to_ns
 
 JSONObject = dict[str, Any]
@@ -42,15 +42,7 @@ class WireEvent(msgspec.Struct, gc=False):
     id: Any = None
 
 
-class WireBucket(msgspec.Struct, kw_only=True):
-    """Bucket metadata as export files carry it; unknown fields are ignored."""
-
-    type: str
-    client: str
-    hostname: str
-    id: str | None = None
-    created: str | None = None
-    data: JSONObject | None = None
+WireBucket = BucketMeta  # bucket metadata as export files carry it (fastaw.models)
 
 
 Place = Callable[[int, str], str]
