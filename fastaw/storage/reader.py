@@ -9,6 +9,9 @@ byte strings; only the (at most two) events clipped at the range edges are re-re
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
+from operator import itemgetter
+from typing import Any, Final
 
 from fastaw.models import Bucket, BucketStats, Event, render_bucket
 from fastaw.storage import keys
@@ -58,7 +61,13 @@ class Reader:
     # -- events --------------------------------------------------------------------------
     def events_json(self, bucket_id: str, start: int | None = None, end: int | None = None,
                     limit: int | None = None) -> bytes:
-        """The bucket's events overlapping [start, end], newest first, clipped, as JSON."""
+        """The bucket's events overlapping [start, end], newest first, clipped, as JSON.
+
+        The walk goes down from the range end in three parts: the rows that start within
+        ``max_duration`` of the end (they may need clipping: checked one by one), the rows
+        that surely lie inside the range (their stored JSON is sent as is, read in batches
+        at C level), and the rows that start before the range start (checked one by one).
+        """
         with self.env.read() as txn:
             rows = Rows(self.env, txn)
             bucket = rows.require_bucket(bucket_id)
@@ -75,25 +84,13 @@ class Reader:
                     bucket.num, None, max(end - stats.max_duration, keys.MIN_START), 0).upper)
             if stats.min_duration < 0:
                 safe_low = safe_high
-            parts: list[bytes] = []
-            remaining = -1 if limit is None else limit
+            walk = _Walk(start, end, -1 if limit is None else limit)
             with txn.cursor(db=self.env.events) as cursor:
-                if not position(cursor, bounds.upper):
-                    return b"[]"
-                for key, value in cursor.iterprev():
-                    if safe_low <= key < safe_high:
-                        parts.append(value[8:])
-                    else:
-                        if key < bounds.low:
-                            break
-                        event = event_of(key, value)
-                        if start is not None and event.start + event.duration < start:
-                            continue
-                        parts.append(render(clip(event, start, end)))
-                    remaining -= 1
-                    if remaining == 0:
-                        break
-            return b"[" + b",".join(parts) + b"]"
+                if (position(cursor, bounds.upper)
+                        and walk.checked(cursor, safe_high)
+                        and walk.unchecked(cursor, safe_low)):
+                    walk.checked(cursor, bounds.low)
+            return _json_array(walk.parts)
 
     def events(self, bucket_id: str, start: int | None = None, end: int | None = None,
                limit: int | None = None, clipped: bool = True) -> list[Event]:
@@ -164,6 +161,92 @@ class Reader:
         with self.env.read() as txn:
             value = txn.get(key.encode(), db=self.env.kv)
         return b"null" if value is None else bytes(value)
+
+
+#: Rows read per batch where no row needs a check (`_Walk.unchecked`).
+BATCH = 2048
+_rendered: Final = itemgetter(slice(keys.VALUE_HEADER_SIZE, None))  # value -> its JSON
+
+
+class _Walk:
+    """The JSON of the events of one `Reader.events_json` range, collected newest first.
+
+    Each step starts with the cursor on the next row to consider and returns True when it
+    stopped on a row below its floor (the next step goes on from there), False when there
+    is nothing more to take (the start of the database, or the limit reached).
+    """
+
+    def __init__(self, start: int | None, end: int | None, limit: int) -> None:
+        self.start = start
+        self.end = end
+        self.remaining = limit  # events still to take; negative: no limit
+        self.parts: list[bytes] = []
+
+    def checked(self, cursor: Any, floor: bytes) -> bool:
+        """Take the rows down to ``floor`` (excluded), each checked against the range:
+        dropped when it ends before it, re-rendered when it needs clipping."""
+        start, end, parts = self.start, self.end, self.parts
+        for key, value in cursor.iterprev():
+            if key < floor:
+                return True
+            ev_start = keys.key_start(key)
+            ev_end = ev_start + keys.value_duration(value)
+            if start is not None and ev_end < start:
+                continue
+            if (start is None or ev_start >= start) and (end is None or ev_end <= end):
+                parts.append(value[keys.VALUE_HEADER_SIZE:])
+            else:
+                parts.append(render(clip(event_of(key, value), start, end)))
+            self.remaining -= 1
+            if self.remaining == 0:
+                return False
+        return False
+
+    def unchecked(self, cursor: Any, floor: bytes) -> bool:
+        """Take the rows down to ``floor`` (excluded) as stored.
+
+        Rows are read in batches of values only (no per-row Python code); the key of the
+        last row of a batch tells whether the whole batch lies above the floor. The batch
+        that crosses it (or the start of the database) is read again row by row.
+        """
+        first = cursor.key()
+        if first < floor:
+            return True
+        parts = self.parts
+        values = cursor.iterprev(keys=False)
+        last: bytes | None = None  # key of the last row taken
+        while True:
+            size = BATCH if self.remaining < 0 else min(BATCH, self.remaining)
+            before = len(parts)
+            parts.extend(map(_rendered, islice(values, size)))
+            if len(parts) - before == size and cursor.key() >= floor:
+                self.remaining -= size
+                if self.remaining == 0:
+                    return False
+                last = cursor.key()
+                continue
+            del parts[before:]
+            if last is None:
+                cursor.set_key(first)
+            elif not (cursor.set_key(last) and cursor.prev()):
+                return False
+            for key, value in cursor.iterprev():
+                if key < floor:
+                    return True
+                parts.append(value[keys.VALUE_HEADER_SIZE:])
+                self.remaining -= 1
+                if self.remaining == 0:
+                    return False
+            return False
+
+
+def _json_array(parts: list[bytes]) -> bytes:
+    """``[part,part,...]`` in one copy of the parts (a body can be hundreds of MB)."""
+    if not parts:
+        return b"[]"
+    parts[0] = b"[" + parts[0]
+    parts[-1] = parts[-1] + b"]"
+    return b",".join(parts)
 
 
 def _json_string(text: str) -> bytes:
