@@ -1,6 +1,7 @@
 """`Reader.events_json` walks a range in parts (rows checked one by one near the range
 edges, rows read in batches in between); its bytes must equal the row-by-row rendering of
-`Reader.events` (clip, then render) for every range, limit and batch size."""
+`Reader.events` (clip, then render) for every range, limit and batch size, and so must
+the pieces of a streamed GET events reply."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from fastaw.api import handlers
+from fastaw.api.http import Message
 from fastaw.models import Bucket, Event
 from fastaw.storage import Env, Reader, Writer
 from fastaw.storage import reader as reader_module
 from fastaw.storage.rows import render
 from fastaw.timefmt import MAX_NS, MIN_NS, NS_PER_SECOND
+from tests.api_helpers import assert_error, create_bucket, ev, insert
+from tests.asgi_client import ASGIClient
 
 S = NS_PER_SECOND
 _names = itertools.count()
@@ -58,17 +63,17 @@ data = st.sampled_from([b"{}", b'{"a":1}', b'{"b":"x"}'])
        non_negative=st.booleans(),
        queries=st.lists(st.tuples(bounds, bounds, st.none() | st.integers(1, 45)),
                         min_size=1, max_size=5),
-       size=st.integers(1, 6))
+       size=st.integers(1, 6), chunk=st.integers(1, 9))
 @example(rows=[(i * S, S, b"{}") for i in range(12)], non_negative=True,
          queries=[(None, None, None), (3 * S, 8 * S, None), (0, 11 * S, 4), (0, 11 * S, 6)],
-         size=2)  # batches ending exactly at the limit and at the range start
+         size=2, chunk=2)  # batches ending exactly at the limit and at the range start
 @example(rows=[(i * S, 40 * S if i == 0 else S, b"{}") for i in range(12)],
          non_negative=True, queries=[(5 * S, 50 * S, None), (5 * S, 8 * S, 3)],
-         size=3)  # one long event: most of the range is checked row by row
+         size=3, chunk=4)  # one long event: most of the range is checked row by row
 def test_events_json_equals_row_by_row(
         writer: Writer, reader: Reader, batch: None, rows: list[tuple[int, int, bytes]],
         non_negative: bool, queries: list[tuple[int | None, int | None, int | None]],
-        size: int) -> None:
+        size: int, chunk: int) -> None:
     reader_module.BATCH = size
     events = [Event(None, start, abs(d) if non_negative else d, body)
               for start, d, body in rows]
@@ -77,8 +82,14 @@ def test_events_json_equals_row_by_row(
     name = new_bucket(writer, events)
     new_bucket(writer, [Event(None, s * S, S, b"{}") for s in range(-30, 70, 7)])
     for start, end, limit in queries:
-        assert reader.events_json(name, start, end, limit) == \
-            row_by_row(reader, name, start, end, limit)
+        expected = row_by_row(reader, name, start, end, limit)
+        assert reader.events_json(name, start, end, limit) == expected
+        pieces: list[bytes] = []
+        reader.write_events(pieces.append, name, start, end, limit, chunk_rows=chunk)
+        assert b"".join(pieces) == expected
+        assert all(pieces)
+        if chunk >= 8:
+            assert len(pieces) <= max(1, expected.count(b'"id":') // chunk + 1)
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 64])
@@ -114,3 +125,51 @@ def test_only_edge_events_are_re_rendered(writer: Writer, reader: Reader,
     assert b'"timestamp":"1970-01-01T00:00:08Z","duration":2.0' in body
     assert b'"timestamp":"1970-01-01T00:00:00Z","duration":5.0' in body
     assert body == row_by_row(reader, name, 0, 10 * S, None)
+
+
+def asgi_get(client: ASGIClient, path: str, query: str = "") -> list[Message]:
+    """The ASGI messages the app sends for a GET (httpx would add a Content-Length)."""
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(),
+             "query_string": query.encode(), "headers": [(b"host", b"127.0.0.1:5600")]}
+    client._run(client.app(scope, receive, send))
+    return sent
+
+
+def test_large_lists_are_streamed_with_the_same_bytes(
+        client: ASGIClient, monkeypatch: pytest.MonkeyPatch, batch: None) -> None:
+    """Lists of more than `STREAM_ROWS` events go out in pieces (chunked), byte for byte
+    what one body would be; small lists keep a Content-Length; errors come before any byte."""
+    monkeypatch.setattr(handlers, "STREAM_ROWS", 4)
+    reader_module.BATCH = 2
+    create_bucket(client, "b")
+    insert(client, "b", [ev(f"2020-01-01T00:00:{i:02d}Z", 1.5, {"i": i}) for i in range(30)])
+    path = "/api/0/buckets/b/events"
+    for query, count in [("", 30), ("start=2020-01-01T00:00:03.5Z&end=2020-01-01T00:00:20Z", 19),
+                         ("limit=-1", 30), ("end=2020-01-01T00:00:02Z", 3), ("limit=3", 3),
+                         ("limit=1000", 30), ("start=2021-01-01T00:00:00Z", 0)]:
+        whole = client.get(path, params={"limit": "1000", **dict(
+            part.split("=") for part in query.split("&") if part)})
+        assert len(whole.json()) == count
+        messages = asgi_get(client, path, query)
+        start, bodies = messages[0], messages[1:]
+        assert start["status"] == 200
+        headers = dict(start["headers"])
+        assert headers[b"content-type"] == b"application/json"
+        assert b"".join(m["body"] for m in bodies) == whole.content
+        assert not bodies[-1].get("more_body", False)
+        streamed = count > 4 and "limit=3" not in query and "limit=1000" not in query
+        assert (b"content-length" not in headers) == streamed, query
+        assert (len(bodies) > 2) == streamed, query
+    head = client.request("HEAD", path)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert_error(client.get("/api/0/buckets/nope/events"), 404, "nope")
+    assert_error(client.get(path, params={"start": "x"}), 400, "start")

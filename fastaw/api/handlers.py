@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from fastaw import __version__
-from fastaw.api.http import Request, Response, attachment, empty_response, json_response
+from fastaw.api.http import (
+    Request,
+    Response,
+    ThreadStream,
+    attachment,
+    empty_response,
+    json_response,
+)
 from fastaw.api.spool import remove, spool_request, stream_file
 from fastaw.errors import BadRequest, NotFound, Unauthorized, UnsupportedMediaType
 from fastaw.exchange import (
@@ -155,8 +162,20 @@ async def get_events(server: Server, request: Request) -> Response:
     limit = _limit_param(request)
     if limit is not None and limit <= INLINE_LIMIT:
         return json_response(server.reader.events_json(bucket_id, start, end, limit))
-    body = await asyncio.to_thread(server.reader.events_json, bucket_id, start, end, limit)
-    return json_response(body)
+    stream = ThreadStream(lambda emit: server.reader.write_events(
+        emit, bucket_id, start, end, limit, STREAM_ROWS))
+    first = await stream.piece()  # a missing bucket raises here, before any byte is sent
+    second = await stream.piece()
+    if first is None or second is None:  # one piece: one body with a Content-Length
+        await stream.aclose()
+        return json_response(first or b"[]")
+    stream.pending = [first, second]
+    return Response(stream=stream)
+
+
+#: Events per piece of a streamed event list (≈ 150 bytes each for window events): a list
+#: of more is sent in pieces (chunked) while the rest is still being read.
+STREAM_ROWS: Final = 4096
 
 
 async def count_events(server: Server, request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -87,6 +88,57 @@ class Response:
     content_type: bytes | None = JSON_TYPE
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     stream: AsyncIterator[bytes] | None = None
+
+
+class ThreadStream:
+    """A body made on a worker thread by ``produce(emit)``, sent piece by piece.
+
+    The thread runs at its own pace and never waits for the client (a read transaction it
+    holds stays short); each emitted piece is sent while it makes the next. An exception
+    of ``produce`` is raised where the next piece is awaited.
+    """
+
+    def __init__(self, produce: Callable[[Callable[[bytes], None]], None]) -> None:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+
+        def put(item: bytes | BaseException | None) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def run() -> None:
+            try:
+                produce(put)
+            except BaseException as exc:  # raised in the request
+                put(exc)
+            else:
+                put(None)
+
+        self._queue = queue
+        self._thread = loop.run_in_executor(None, run)
+        self.pending: list[bytes] = []  # pieces taken by `piece`, to be sent first
+
+    async def piece(self) -> bytes | None:
+        """The next piece; None after the last."""
+        item = await self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def __aiter__(self) -> ThreadStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self.pending:
+            return self.pending.pop(0)
+        item = await self.piece()
+        if item is None:
+            raise StopAsyncIteration
+        return item
+
+    async def aclose(self) -> None:
+        """Wait for the thread to finish (it does by itself; the rest is dropped)."""
+        self.pending.clear()
+        await self._thread
 
 
 def json_response(body: bytes, status: int = 200) -> Response:

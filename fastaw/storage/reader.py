@@ -8,7 +8,8 @@ byte strings; only the (at most two) events clipped at the range edges are re-re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from itertools import islice
 from operator import itemgetter
 from typing import Any, Final
@@ -61,7 +62,17 @@ class Reader:
     # -- events --------------------------------------------------------------------------
     def events_json(self, bucket_id: str, start: int | None = None, end: int | None = None,
                     limit: int | None = None) -> bytes:
-        """The bucket's events overlapping [start, end], newest first, clipped, as JSON.
+        """The bucket's events overlapping [start, end], newest first, clipped, as JSON."""
+        body: list[bytes] = []
+        self.write_events(body.append, bucket_id, start, end, limit)
+        return b"".join(body)  # one part: no copy
+
+    def write_events(self, emit: Callable[[bytes], None], bucket_id: str,
+                     start: int | None = None, end: int | None = None,
+                     limit: int | None = None, chunk_rows: int | None = None) -> None:
+        """`events_json` handed to ``emit`` in pieces of about ``chunk_rows`` events (one
+        piece when None), all read in one snapshot; the pieces joined are the JSON array.
+        A missing bucket raises before anything is emitted.
 
         The walk goes down from the range end in three parts: the rows that start within
         ``max_duration`` of the end (they may need clipping: checked one by one), the rows
@@ -72,7 +83,8 @@ class Reader:
             rows = Rows(self.env, txn)
             bucket = rows.require_bucket(bucket_id)
             if limit == 0 or (start is not None and end is not None and start > end):
-                return b"[]"
+                emit(b"[]")
+                return
             stats = rows.stats(bucket.num)
             bounds = scan_bounds(bucket.num, start, end, stats.max_duration)
             # Keys in [safe_low, safe_high) need no check: they start inside the range and,
@@ -84,13 +96,14 @@ class Reader:
                     bucket.num, None, max(end - stats.max_duration, keys.MIN_START), 0).upper)
             if stats.min_duration < 0:
                 safe_low = safe_high
-            walk = _Walk(start, end, -1 if limit is None else limit)
+            walk = _Walk(start, end, -1 if limit is None else limit, emit,
+                         chunk_rows or sys.maxsize)
             with txn.cursor(db=self.env.events) as cursor:
                 if (position(cursor, bounds.upper)
                         and walk.checked(cursor, safe_high)
                         and walk.unchecked(cursor, safe_low)):
                     walk.checked(cursor, bounds.low)
-            return _json_array(walk.parts)
+            walk.flush(final=True)
 
     def events(self, bucket_id: str, start: int | None = None, end: int | None = None,
                limit: int | None = None, clipped: bool = True) -> list[Event]:
@@ -176,11 +189,30 @@ class _Walk:
     is nothing more to take (the start of the database, or the limit reached).
     """
 
-    def __init__(self, start: int | None, end: int | None, limit: int) -> None:
+    def __init__(self, start: int | None, end: int | None, limit: int,
+                 emit: Callable[[bytes], None], chunk_rows: int) -> None:
         self.start = start
         self.end = end
         self.remaining = limit  # events still to take; negative: no limit
-        self.parts: list[bytes] = []
+        self.parts: list[bytes] = []  # taken, not yet emitted
+        self.emit = emit
+        self.chunk_rows = chunk_rows
+        self.opened = False  # the "[" was emitted
+
+    def flush(self, final: bool = False) -> None:
+        """Emit the parts taken so far as the next piece of the JSON array."""
+        parts = self.parts
+        if not parts:
+            if final:
+                self.emit(b"]" if self.opened else b"[]")
+            return
+        parts[0] = (b"," if self.opened else b"[") + parts[0]
+        if final:
+            parts[-1] = parts[-1] + b"]"
+        self.opened = True
+        piece = b",".join(parts)
+        del parts[:]  # the same list: the steps hold it
+        self.emit(piece)
 
     def checked(self, cursor: Any, floor: bytes) -> bool:
         """Take the rows down to ``floor`` (excluded), each checked against the range:
@@ -200,6 +232,8 @@ class _Walk:
             self.remaining -= 1
             if self.remaining == 0:
                 return False
+            if len(parts) >= self.chunk_rows:
+                self.flush()
         return False
 
     def unchecked(self, cursor: Any, floor: bytes) -> bool:
@@ -224,6 +258,8 @@ class _Walk:
                 if self.remaining == 0:
                     return False
                 last = cursor.key()
+                if len(parts) >= self.chunk_rows:
+                    self.flush()
                 continue
             del parts[before:]
             if last is None:
@@ -238,15 +274,6 @@ class _Walk:
                 if self.remaining == 0:
                     return False
             return False
-
-
-def _json_array(parts: list[bytes]) -> bytes:
-    """``[part,part,...]`` in one copy of the parts (a body can be hundreds of MB)."""
-    if not parts:
-        return b"[]"
-    parts[0] = b"[" + parts[0]
-    parts[-1] = parts[-1] + b"]"
-    return b",".join(parts)
 
 
 def _json_string(text: str) -> bytes:
