@@ -25,7 +25,14 @@ import polars as pl
 
 from fastaw.storage import keys
 from fastaw.storage.chunks import ChunkStore, WindowRows
-from fastaw.transforms.frame import SCHEMA, Events, empty, from_ipc, to_ipc
+from fastaw.transforms.frame import (
+    STORED_SCHEMA,
+    Events,
+    conform,
+    empty,
+    from_ipc,
+    to_ipc,
+)
 
 log = logging.getLogger("fastaw.columnar")
 _SIGN_BIT: Final = -(2**63)
@@ -38,10 +45,10 @@ MAX_PENDING: Final = 8
 _DATA_MARKER: Final = ',"data":'
 
 
-def rows_to_frame(key_list: list[bytes], value_list: list[bytes]) -> Events:
-    """Decode raw (key, value) rows into an events frame, vectorized."""
+def rows_to_frame(key_list: list[bytes], value_list: list[bytes]) -> pl.DataFrame:
+    """Decode raw (key, value) rows into a stored-form frame (text data), vectorized."""
     if not key_list:
-        return empty()
+        return pl.DataFrame(schema=STORED_SCHEMA)
     raw = pl.DataFrame(
         {"k": pl.Series(key_list, dtype=pl.Binary), "v": pl.Series(value_list, dtype=pl.Binary)}
     )
@@ -59,7 +66,7 @@ def rows_to_frame(key_list: list[bytes], value_list: list[bytes]) -> Events:
         # non-ASCII data; stripping the one final "}" needs no length at all.)
         data=body.str.slice(marker + len(_DATA_MARKER)).str.strip_suffix("}"),
     )
-    return frame.cast(SCHEMA)  # type: ignore[arg-type]
+    return frame.cast(STORED_SCHEMA)  # type: ignore[arg-type]
 
 
 class _ChunkWriter:
@@ -126,8 +133,9 @@ class ColumnSource:
         return blob if blob is not None else self.store.window_rows(num, window)
 
     def _decode(self, num: int, window: int, loaded: bytes | WindowRows,
-                fresh: list[tuple[int, int, int, bytes]]) -> Events:
-        """The window's events from what `_load` read (building and caching a chunk)."""
+                fresh: list[tuple[int, int, int, bytes]]) -> pl.DataFrame:
+        """The window's events (stored form) from what `_load` read (building and caching
+        a chunk)."""
         if isinstance(loaded, bytes):
             self.chunks_read += 1
             return from_ipc(loaded)
@@ -141,7 +149,8 @@ class ColumnSource:
         return frame
 
     def _windows(self, num: int, windows: list[int],
-                 fresh: list[tuple[int, int, int, bytes]]) -> Iterator[tuple[int, Events]]:
+                 fresh: list[tuple[int, int, int, bytes]]
+                 ) -> Iterator[tuple[int, pl.DataFrame]]:
         """Each window's events, in order; the next window is read while this one is
         decoded (Polars releases the GIL, so reading rows and decoding overlap)."""
         if self._prefetch is None:
@@ -155,14 +164,18 @@ class ColumnSource:
             yield window, self._decode(num, window, loaded, fresh)
 
     def events(self, bucket_id: str, start_ns: int, end_ns: int) -> Events:
-        """Unclipped events touching [start_ns, end_ns], in ascending start order."""
+        """Unclipped events touching [start_ns, end_ns], in ascending start order.
+
+        The windows are read and filtered as text; the data is interned into the query's
+        dictionary once, at the end, over exactly the rows returned.
+        """
         ref = self.store.bucket(bucket_id)
         if ref is None:
             raise KeyError(bucket_id)
         if start_ns > end_ns:
             return empty()
         low = max(start_ns - max(ref.max_duration, 0), keys.MIN_START)
-        frames: list[Events] = []
+        frames: list[pl.DataFrame] = []
         fresh: list[tuple[int, int, int, bytes]] = []
         windows = self.store.windows(ref.num, keys.window_of(low), keys.window_of(end_ns))
         for window, frame in self._windows(ref.num, windows, fresh):
@@ -180,4 +193,4 @@ class ColumnSource:
             self.writer.put(fresh)
         if not frames:
             return empty()
-        return pl.concat(frames, rechunk=False)
+        return conform(pl.concat(frames, rechunk=False))

@@ -64,7 +64,7 @@ def to_frame(events: Sequence[Ev]) -> pl.DataFrame:
 
 def from_frame(df: pl.DataFrame) -> list[Ev]:
     assert df.columns == list(frame.COLUMNS), df.columns
-    assert df.schema == frame.SCHEMA, df.schema
+    assert df.schema == frame.schema(), df.schema
     return [
         Ev(ts, dur, msgspec.json.decode(data), ident) for ident, ts, dur, data in df.iter_rows()
     ]

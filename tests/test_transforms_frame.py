@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from fastaw.timefmt import MAX_NS, MIN_NS, format_ns
 from fastaw.transforms import frame
+from fastaw.transforms.dictionary import query_dictionary
 
 _encoder = msgspec.json.Encoder(order="sorted")
 
@@ -90,10 +91,42 @@ def test_empty_json() -> None:
 @given(frames(), st.sampled_from(["uncompressed", "lz4", "zstd"]))
 def test_ipc_round_trip(df: pl.DataFrame, compression: frame.IpcCompression) -> None:
     back = frame.from_ipc(frame.to_ipc(df, compression))
-    assert back.schema == frame.SCHEMA and back.equals(df)
+    assert back.schema == frame.STORED_SCHEMA
+    assert frame.conform(back).equals(df)
 
 
 def test_conform_reorders_and_casts() -> None:
     df = pl.DataFrame({"data": ["{}"], "duration": [1], "timestamp": [2], "id": [None]})
     out = frame.conform(df)
-    assert out.columns == list(frame.COLUMNS) and out.schema == frame.SCHEMA
+    assert out.columns == list(frame.COLUMNS) and out.schema == frame.schema()
+
+
+def test_queries_have_their_own_dictionary() -> None:
+    """Frames built in a query use the worker dictionary (kept across queries until it is
+    too big, or a fresh one is asked for); outside a query the default one again."""
+    outside = frame.data_dtype()
+    with query_dictionary() as first:
+        assert first.dtype != outside and frame.data_dtype() == first.dtype
+        inner = frame.from_columns([1], [0], [0], ['{"a":1}'])
+        assert inner.schema["data"] == first.dtype
+        assert frame.to_json_bytes(inner).startswith(b'[{"data":{"a":1},')
+    assert frame.data_dtype() == outside
+    assert frame.empty().schema["data"] == outside
+    with query_dictionary() as again:
+        assert again is first
+    with query_dictionary(fresh=True) as other:
+        assert other is not first and other.dtype != first.dtype
+
+
+def test_a_dictionary_keeps_its_codes_while_no_frame_uses_it() -> None:
+    """Codes are remembered in the memo, so they must never be reused for other texts,
+    even after every frame of the dictionary is gone."""
+    with query_dictionary(fresh=True) as dictionary:
+        codes = pl.Series(["a", "b"]).cast(dictionary.dtype).to_physical().to_list()
+    import gc
+
+    gc.collect()
+    with query_dictionary() as again:
+        assert again is dictionary
+        assert pl.Series(["b", "c"]).cast(again.dtype).to_physical().to_list() == [
+            codes[1], max(codes) + 1]

@@ -39,6 +39,7 @@ from fastaw.query.values import (
     query_eq,
 )
 from fastaw.timefmt import NS_PER_SECOND, format_ns
+from fastaw.transforms.dictionary import query_dictionary
 from fastaw.transforms.frame import Events
 
 #: Most elements a ``+`` may build in a plain list, most characters in a string.
@@ -275,12 +276,13 @@ class Program:
         """
         periods = [parse_timeperiod(period) for period in timeperiods]
         results: list[bytes] = []
-        for start, end in periods:
-            value = self.evaluate(source, start, end, deadline=deadline, name=name)
-            try:
-                results.append(encode_value(value))
-            except RecursionError:
-                raise error("InvalidType", "value nested too deeply to serialize") from None
+        with query_dictionary():
+            for start, end in periods:
+                value = self.evaluate(source, start, end, deadline=deadline, name=name)
+                try:
+                    results.append(encode_value(value))
+                except RecursionError:
+                    raise error("InvalidType", "value nested too deeply to serialize") from None
         return encode_results(results)
 
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
-from typing import Any
+from typing import Any, Final
 
+import msgspec
 import polars as pl
 
+from fastaw.transforms.distinct import DistinctData, Rewrite, intern
 from fastaw.transforms.errors import InvalidParameters, RegexCompileError
 from fastaw.transforms.frame import Events
-from fastaw.transforms.jsondata import DistinctData, decode_value, encode
+from fastaw.transforms.jsondata import decode, decode_value, encode, string_values
 from fastaw.transforms.regex import Regex, compile_regex
 
 
@@ -90,56 +91,70 @@ def _parse_rules(rules: Sequence[Any], what: str) -> list[tuple[Any, Rule]]:
     return parsed
 
 
+_TOP_KEYS: Final = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
+
+
+def _top_level_keys(dd: DistinctData) -> list[str]:
+    """Every key some distinct data object has at the top level."""
+    if dd.distinct.len() == 0:
+        return []
+    objects = _TOP_KEYS.decode(b"[" + dd.distinct.str.join(",").cast(pl.Binary).item() + b"]")
+    return sorted(set().union(*objects))
+
+
 class _Matches:
-    """Which distinct data objects each rule matches (one regex pass per distinct string)."""
+    """Which distinct data objects each rule matches (one regex pass per distinct string
+    of each key; the strings come from the query's memo of ``data[key]``)."""
 
     def __init__(self, dd: DistinctData) -> None:
-        objects = dd.objects
-        self.n = len(objects)
-        # every top-level (object, key, value) in order, flattened at C speed
-        all_values = list(chain.from_iterable(o.values() for o in objects))
-        is_string = pl.Series([isinstance(v, str) for v in all_values], dtype=pl.Boolean)
-        lens = pl.Series([len(o) for o in objects], dtype=pl.UInt32)
-        owner = pl.int_range(self.n, dtype=pl.UInt32, eager=True).repeat_by(lens).explode()
-        ds = owner.drop_nulls().filter(is_string)
-        keys = pl.Series(list(chain.from_iterable(objects)), dtype=pl.String).filter(is_string)
-        values = [v for v in all_values if isinstance(v, str)]
-        self.values = pl.Series("v", values, dtype=pl.String).unique()
-        self.pairs = pl.DataFrame(
-            {
-                "d": pl.Series(ds, dtype=pl.UInt32),
-                "key": pl.Series(keys, dtype=pl.String),
-                "v": pl.Series(values, dtype=pl.String).replace_strict(
-                    self.values, pl.int_range(self.values.len(), dtype=pl.UInt32, eager=True)
-                ),
-            }
-        )
-        self._hits: dict[Regex, pl.Series] = {}
+        self.n = dd.distinct_codes.len()
+        keys = _top_level_keys(dd)
+        self.keys: dict[str, tuple[pl.Series, pl.Series]] = {}
+        for key, texts in dd.values(keys).items():
+            strings = string_values(texts)
+            if strings.null_count() == strings.len():
+                continue
+            self.keys[key] = intern(strings)
+        self._hits: dict[tuple[Regex, str], pl.Series] = {}
 
     def of(self, rule: Rule) -> pl.Series:
         """Bool per distinct data object."""
-        if rule.regex is None or self.pairs.height == 0:
-            return pl.repeat(False, self.n, dtype=pl.Boolean, eager=True).alias("m")
-        hits = self._hits.get(rule.regex)
-        if hits is None:
-            hits = self._hits[rule.regex] = rule.regex.search(self.values)
-        pair_hit = hits.gather(self.pairs["v"])
-        if rule.select_keys is not None:
-            pair_hit = pair_hit & self.pairs["key"].is_in(list(rule.select_keys))
-        matched = self.pairs["d"].filter(pair_hit).unique()
-        return (
-            pl.repeat(False, self.n, dtype=pl.Boolean, eager=True).alias("m").scatter(matched, True)
-        )
+        out = pl.repeat(False, self.n, dtype=pl.Boolean, eager=True).alias("m")
+        if rule.regex is None:
+            return out
+        for key, (uniques, index) in self.keys.items():
+            if rule.select_keys is not None and key not in rule.select_keys:
+                continue
+            hits = self._hits.get((rule.regex, key))
+            if hits is None:
+                hits = self._hits[(rule.regex, key)] = rule.regex.search(uniques)
+            out = out | hits.gather(index).fill_null(False)
+        return out
 
 
-def _splice(text: str, key: str, value_text: str, obj: dict[str, Any]) -> str:
-    """``text`` with ``key`` set to ``value_text`` (canonical JSON stays canonical)."""
-    if text == "{}":
-        return f'{{"{key}":{value_text}}}'
-    if text[2] != "\\" and text[2] > key[0]:
-        # every existing key sorts after ``key`` ('$' + …): insert it first
-        return f'{{"{key}":{value_text},{text[1:]}'
-    return encode({**obj, key: decode_value(value_text)})
+def _spliced(dd: DistinctData, key: str, values: pl.Series) -> pl.Series:
+    """Each distinct text with ``key`` (which sorts before every ordinary key: ``$…``) set
+    to the value text of ``values`` — canonical JSON stays canonical."""
+    frame = pl.DataFrame({"text": dd.distinct, "value": values})
+    first = pl.col("text").str.slice(2, 1)
+    member = pl.concat_str(pl.lit(f'{{"{key}":'), pl.col("value"))
+    new = frame.select(
+        pl.when(pl.col("text") == "{}")
+        .then(pl.concat_str(member, pl.lit("}")))
+        # every existing key sorts after ``key``: insert it first
+        .when((first > key[0]) & (first != "\\"))
+        .then(pl.concat_str(member, pl.lit(","), pl.col("text").str.slice(1)))
+        .otherwise(None)
+    ).to_series()
+    slow = new.is_null()
+    if slow.any():
+        fixed = [
+            encode({**decode(text), key: decode_value(value)})
+            for text, value in zip(dd.distinct.filter(slow).to_list(),
+                                   values.filter(slow).to_list(), strict=True)
+        ]
+        new = new.scatter(slow.arg_true(), pl.Series(fixed, dtype=pl.String))
+    return new
 
 
 def categorize(events: Events, rules: Sequence[Any]) -> Events:
@@ -156,22 +171,25 @@ def categorize(events: Events, rules: Sequence[Any]) -> Events:
     parsed = _parse_rules(rules, "category")
     if events.height == 0:
         return events
-    dd = DistinctData(events["data"])
-    matches = _Matches(dd)
-    best_len = pl.repeat(1, matches.n, dtype=pl.Int64, eager=True)
-    best = pl.repeat(-1, matches.n, dtype=pl.Int64, eager=True)
-    for index, (name, rule) in enumerate(parsed):
-        if rule.regex is None or len(name) == 0:
-            continue
-        take = matches.of(rule) & (best_len <= len(name))
-        best_len = best_len.scatter(take.arg_true(), len(name))
-        best = best.scatter(take.arg_true(), index)
-    names = [encode(["Uncategorized"])] + [encode(list(name)) for name, _ in parsed]
-    new = [
-        _splice(text, "$category", names[b + 1], obj)
-        for text, obj, b in zip(dd.texts, dd.objects, best.to_list(), strict=True)
-    ]
-    return events.with_columns(data=dd.map(new, pl.String()))
+    names = pl.Series(
+        [encode(["Uncategorized"])] + [encode(list(name)) for name, _ in parsed], dtype=pl.String
+    )
+
+    def rewrite(dd: DistinctData) -> Rewrite:
+        matches = _Matches(dd)
+        best_len = pl.repeat(1, matches.n, dtype=pl.Int64, eager=True)
+        best = pl.repeat(-1, matches.n, dtype=pl.Int64, eager=True)
+        for index, (name, rule) in enumerate(parsed):
+            if rule.regex is None or len(name) == 0:
+                continue
+            take = (matches.of(rule) & (best_len <= len(name))).arg_true()
+            best_len = best_len.scatter(take, len(name))
+            best = best.scatter(take, index)
+        chosen = names.gather(best + 1)
+        return Rewrite(_spliced(dd, "$category", chosen), ["$category"], {"$category": chosen})
+
+    data = DistinctData(events["data"]).remap("categorize:" + encode(list(rules)), rewrite)
+    return events.with_columns(data=data)
 
 
 def tag(events: Events, rules: Sequence[Any]) -> Events:
@@ -193,8 +211,6 @@ def tag(events: Events, rules: Sequence[Any]) -> Events:
             continue
         for d in matches.of(rule).arg_true().to_list():
             tags[d].add(name)
-    new = [
-        _splice(text, "$tags", encode(sorted(t)), obj)
-        for text, obj, t in zip(dd.texts, dd.objects, tags, strict=True)
-    ]
-    return events.with_columns(data=dd.map(new, pl.String()))
+    chosen = pl.Series([encode(sorted(t)) for t in tags], dtype=pl.String)
+    data = dd.replace(Rewrite(_spliced(dd, "$tags", chosen), ["$tags"], {"$tags": chosen}))
+    return events.with_columns(data=data)

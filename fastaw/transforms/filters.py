@@ -12,11 +12,10 @@ from typing import Any
 
 import polars as pl
 
+from fastaw.transforms.distinct import DistinctData
 from fastaw.transforms.frame import Events
 from fastaw.transforms.jsondata import (
     UNMATCHABLE,
-    encode,
-    key_value_texts,
     string_values,
     value_text,
 )
@@ -28,15 +27,9 @@ def _matches(events: Events, key: str, vals: Sequence[Any]) -> pl.Series:
     data = events["data"]
     if not wanted:
         return pl.repeat(False, data.len(), dtype=pl.Boolean, eager=True)
-    # A top-level ``key: value`` member is literally ``"key":value`` in canonical text (a
-    # string never holds an unescaped quote), so only rows containing one can match; the
-    # few distinct texts among them are then checked exactly (the member may be nested).
-    prefix = encode(key) + ":"
-    candidate = data.str.contains_any([prefix + t for t in sorted(wanted)])
-    distinct = data.filter(candidate).unique()
-    values = key_value_texts(distinct, [key])[key]
-    chosen = distinct.filter(values.is_in(list(wanted)).fill_null(False))
-    return candidate & data.is_in(chosen)
+    dd = DistinctData(data)
+    values = dd.values([key])[key]
+    return dd.mask(values.is_in(list(wanted)).fill_null(False))
 
 
 def filter_keyvals(events: Events, key: str, vals: Sequence[Any]) -> Events:
@@ -75,8 +68,6 @@ def filter_keyvals_regex(events: Events, key: str, pattern: str) -> Events:
     regex = compile_regex(pattern)
     if events.height == 0:
         return events
-    data = events["data"]
-    distinct = data.unique()
-    strings = string_values(key_value_texts(distinct, [key])[key])
-    hits = regex.search(strings).fill_null(False)
-    return events.filter(data.is_in(distinct.filter(hits)))
+    dd = DistinctData(events["data"])
+    strings = string_values(dd.values([key])[key])
+    return events.filter(dd.mask(regex.search(strings).fill_null(False)))

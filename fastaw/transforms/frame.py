@@ -8,10 +8,14 @@ column      dtype    meaning
 id          Int64    event id; null for events a transform created
 timestamp   Int64    start, integer ns since the epoch (UTC)
 duration    Int64    integer ns (may be negative: stored as given)
-data        String   canonical JSON object: compact, keys sorted, ints and floats
+data        Categ.   canonical JSON object: compact, keys sorted, ints and floats
                      kept apart (``1`` vs ``1.0``), as `fastaw.models.canonical_data`
                      produces it; equal data <=> equal text (except 0.0 vs -0.0)
 ==========  =======  ==========================================================
+
+``data`` is dictionary-encoded: a Polars Categorical over the current data dictionary
+(`fastaw.transforms.dictionary`), so that de-duplicating, grouping, comparing and joining
+events by data are integer operations. All frames of one query share one dictionary.
 
 Transforms may add private helper columns while they work but always return exactly
 these four columns in this order. Frames are immutable values: a transform never
@@ -31,23 +35,40 @@ from typing import Final, Literal, TypeAlias
 import polars as pl
 
 from fastaw.timefmt import _TIMES_OF_DAY, NS_PER_DAY, NS_PER_SECOND, _date_prefix
+from fastaw.transforms.dictionary import data_dtype
 
 Events: TypeAlias = pl.DataFrame
 
-SCHEMA: Final = {
-    "id": pl.Int64,
-    "timestamp": pl.Int64,
-    "duration": pl.Int64,
-    "data": pl.String,
+#: The dtypes of the columns as they are stored (chunks): ``data`` as plain text.
+STORED_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "id": pl.Int64(),
+    "timestamp": pl.Int64(),
+    "duration": pl.Int64(),
+    "data": pl.String(),
 }
-COLUMNS: Final = tuple(SCHEMA)
+COLUMNS: Final = tuple(STORED_SCHEMA)
 
 IpcCompression: TypeAlias = Literal["uncompressed", "lz4", "zstd"]
 
 
+def nulls(n: int, dtype: pl.DataType | type[pl.DataType]) -> pl.Series:
+    """A column of ``n`` nulls (building it from a Python list costs a scan of the list)."""
+    return pl.repeat(None, n, dtype=dtype, eager=True)
+
+
+def schema() -> dict[str, pl.DataType]:
+    """The frame contract's dtypes (``data`` in the current dictionary)."""
+    return {**STORED_SCHEMA, "data": data_dtype()}
+
+
 def empty() -> Events:
     """An event list with no events."""
-    return pl.DataFrame(schema=SCHEMA)
+    return pl.DataFrame(schema=schema())
+
+
+def data_literal(text: str) -> pl.Expr:
+    """A ``data`` column expression holding one canonical text for every row."""
+    return pl.lit(text, dtype=pl.String).cast(data_dtype())
 
 
 def from_columns(
@@ -59,15 +80,24 @@ def from_columns(
     """Build an events frame from parallel column sequences (no copies of the data text)."""
     return pl.DataFrame(
         {"id": ids, "timestamp": timestamps, "duration": durations, "data": datas},
-        schema=SCHEMA,
-    )
+        schema=STORED_SCHEMA,
+    ).with_columns(pl.col("data").cast(data_dtype()))
 
 
 def conform(frame: pl.DataFrame) -> Events:
-    """Exactly the four contract columns, in order, with the contract dtypes."""
-    if frame.columns == list(COLUMNS) and frame.schema == SCHEMA:
+    """Exactly the four contract columns, in order, with the contract dtypes (text data is
+    interned into the current dictionary)."""
+    wanted = schema()
+    if frame.columns == list(COLUMNS) and frame.schema == wanted:
         return frame
-    return frame.select(pl.col(name).cast(dtype) for name, dtype in SCHEMA.items())
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in wanted.items())
+
+
+def stored(frame: pl.DataFrame) -> pl.DataFrame:
+    """The four columns with plain-text ``data`` (how chunks are kept)."""
+    if frame.columns == list(COLUMNS) and frame.schema == STORED_SCHEMA:
+        return frame
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in STORED_SCHEMA.items())
 
 
 # --- query response JSON -------------------------------------------------------------------
@@ -151,7 +181,7 @@ def json_fragments(frame: Events) -> pl.Series:
         .select(
             pl.concat_str(
                 pl.lit('{"data":'),
-                pl.col("data"),
+                pl.col("data").cast(pl.String),
                 pl.lit(',"duration":'),
                 seconds_expr("duration", "_giga"),
                 pl.lit(',"id":'),
@@ -203,10 +233,11 @@ def iter_json_bytes(frame: Events, rows: int = 65_536) -> Iterator[bytes]:
 def to_ipc(frame: Events, compression: IpcCompression = "lz4") -> bytes:
     """Arrow IPC file bytes of an events frame (a sealed column chunk)."""
     buffer = io.BytesIO()
-    conform(frame).write_ipc(buffer, compression=compression)
+    stored(frame).write_ipc(buffer, compression=compression)
     return buffer.getvalue()
 
 
-def from_ipc(blob: bytes | memoryview) -> Events:
-    """The events frame of `to_ipc` bytes (any Arrow IPC file with the contract columns)."""
-    return conform(pl.read_ipc(io.BytesIO(blob)))
+def from_ipc(blob: bytes | memoryview) -> pl.DataFrame:
+    """The stored-form frame of `to_ipc` bytes (any Arrow IPC file with the contract
+    columns); `conform` makes it an events frame."""
+    return stored(pl.read_ipc(io.BytesIO(blob)))

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from fastaw.transforms.distinct import DistinctData, intern
 from fastaw.transforms.frame import COLUMNS, Events, empty
-from fastaw.transforms.jsondata import DistinctData, encode, key_value_texts
+from fastaw.transforms.jsondata import encode
 
 
 def merge_events_by_keys(events: Events, keys: Sequence[str]) -> Events:
@@ -30,13 +31,13 @@ def merge_events_by_keys(events: Events, keys: Sequence[str]) -> Events:
     """
     if not keys or events.height == 0:
         return empty()
-    per_data = events.group_by("data", maintain_order=True).agg(
-        pl.col("timestamp").first(), pl.col("duration").sum()
-    )
-    values = key_value_texts(per_data["data"], keys)
-    merge_key = pl.concat_str([values[k] for k in keys], separator=".")
+    dd = DistinctData(events["data"])
+    values = dd.values(keys)
+    merge_key = pl.select(pl.concat_str([values[k] for k in keys], separator=".")).to_series()
+    # number the distinct merge keys; rows group on that integer
+    key_id = intern(merge_key)[1]
     return (
-        per_data.with_columns(_key=merge_key)
+        events.with_columns(_key=dd.expand(key_id))
         .filter(pl.col("_key").is_not_null())
         .group_by("_key", maintain_order=True)
         .agg(pl.col("timestamp").first(), pl.col("duration").sum(), pl.col("data").first())

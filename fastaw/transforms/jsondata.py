@@ -1,35 +1,33 @@
-"""Event ``data`` as canonical JSON text, worked on once per *distinct* text.
+"""Event ``data`` as canonical JSON text: decoding, encoding, extracting values in bulk.
 
 Invariant: a frame's ``data`` column holds canonical JSON (`fastaw.models.canonical_data`:
 compact, keys sorted, ints and floats apart). Equal text ⇔ equal data under serde_json's
 equality (``1 != 1.0``), except that ``0.0`` and ``-0.0`` have different texts.
 
-Every transform that must look *inside* data decodes each distinct text once, computes a
-per-distinct answer in Python and maps it back onto the rows with one vectorized
-`replace_strict`/`is_in`. A year of window events has ~10⁶ rows but only ~10⁴–10⁵ distinct
-data texts, so this is where the time goes — never a per-row Python loop.
+The functions here work on a column of *distinct* texts (see `fastaw.transforms.distinct`
+for how transforms get one and map answers back onto the rows) and never loop over texts
+in Python where msgspec or Polars can do it in one call.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from operator import attrgetter
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import msgspec
 import polars as pl
 
 from fastaw.models import canonical_data
+from fastaw.transforms.frame import nulls
 
-T = TypeVar("T")
 JSONObject = dict[str, Any]
 
 _decoder: Final = msgspec.json.Decoder(dict[str, Any])
 _any_decoder: Final = msgspec.json.Decoder()
-_objects_decoder: Final = msgspec.json.Decoder(list[dict[str, Any]])
 UNMATCHABLE: Final = "\x00unmatchable"  # a text no canonical JSON value can have
 
 
@@ -69,66 +67,6 @@ def value_text(value: Any) -> str:
     return encode(value)
 
 
-class DistinctData:
-    """The distinct data texts of a frame, decoded lazily, with row mapping helpers."""
-
-    def __init__(self, data: pl.Series) -> None:
-        self.data = data
-        self.distinct = data.unique()
-        self.texts: list[str] = self.distinct.to_list()
-        self._objects: list[JSONObject] | None = None
-
-    @property
-    def objects(self) -> list[JSONObject]:
-        if self._objects is None:
-            if self.distinct.len() == 0:
-                self._objects = []
-            else:
-                joined = self.distinct.str.join(",").cast(pl.Binary).item()
-                self._objects = _objects_decoder.decode(b"[" + joined + b"]")
-        return self._objects
-
-    def mask(self, keep: Sequence[bool]) -> pl.Series:
-        """Row mask: rows whose data text is one of the kept distinct texts."""
-        chosen = [t for t, k in zip(self.texts, keep, strict=True) if k]
-        if len(chosen) == len(self.texts):
-            return pl.Series(values=[True] * self.data.len(), dtype=pl.Boolean)
-        return self.data.is_in(pl.Series(chosen, dtype=pl.String))
-
-    def map(self, values: Sequence[T | None], dtype: pl.DataType) -> pl.Series:
-        """Row column: each row gets the value of its distinct text."""
-        return self.data.replace_strict(
-            self.distinct,
-            pl.Series(values, dtype=dtype),
-            return_dtype=dtype,
-        )
-
-    def rewrite(self, fn: Callable[[JSONObject], JSONObject | None]) -> pl.Series:
-        """New data column: ``fn`` per distinct object (``None`` = unchanged), re-encoded."""
-        old: list[str] = []
-        new: list[str] = []
-        for text, obj in zip(self.texts, self.objects, strict=True):
-            out = fn(obj)
-            if out is not None:
-                old.append(text)
-                new.append(encode(out))
-        if not old:
-            return self.data
-        return self.data.replace(pl.Series(old, dtype=pl.String), pl.Series(new, dtype=pl.String))
-
-
-def key_texts(dd: DistinctData, keys: Sequence[str]) -> pl.Series:
-    """Per row: the Rust merge key (canonical texts of ``data[k]`` joined by ``.``) or null
-    when any key is missing."""
-    values: list[str | None] = []
-    for obj in dd.objects:
-        try:
-            values.append(".".join(encode(obj[k]) for k in keys))
-        except KeyError:
-            values.append(None)
-    return dd.map(values, pl.String())
-
-
 _UNRENAMABLE: Final = re.compile(r'["\\\x00-\x1f]')
 
 
@@ -166,7 +104,7 @@ def key_value_texts(texts: pl.Series, keys: Sequence[str]) -> dict[str, pl.Serie
         # one buffer, split in Polars: canonical JSON never holds a raw NUL
         joined = pl.Series([b"\x00".join(map(get, rows))], dtype=pl.Binary)
         s = joined.cast(pl.String).str.split("\x00").explode()
-        out[k] = s.set(s == "", None)  # type: ignore[arg-type]
+        out[k] = s.set(s == "", None)
     return out
 
 
@@ -177,7 +115,7 @@ def string_values(value_texts: pl.Series) -> pl.Series:
     """The decoded strings of canonical value texts; null where the value is not a string."""
     is_string = value_texts.str.starts_with('"').fill_null(False)
     quoted = value_texts.filter(is_string)
-    out = pl.Series([None] * value_texts.len(), dtype=pl.String)
+    out = nulls(value_texts.len(), pl.String)
     if quoted.len() == 0:
         return out
     decoded = _strings_decoder.decode(b"[" + quoted.str.join(",").cast(pl.Binary).item() + b"]")

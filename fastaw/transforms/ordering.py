@@ -9,7 +9,7 @@ import math
 
 import polars as pl
 
-from fastaw.transforms.frame import SCHEMA, Events, empty
+from fastaw.transforms.frame import Events, conform, empty
 
 
 def sort_by_timestamp(events: Events) -> Events:
@@ -72,4 +72,4 @@ def concat(*frames: Events) -> Events:
         return empty()
     if len(frames) == 1:
         return frames[0]
-    return pl.concat([f.cast(SCHEMA) for f in frames], how="vertical")  # type: ignore[arg-type]
+    return pl.concat([conform(f) for f in frames], how="vertical")

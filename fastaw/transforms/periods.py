@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from fastaw.transforms.frame import COLUMNS, Events, empty
+from fastaw.transforms.frame import COLUMNS, Events, data_literal, empty, nulls
 from fastaw.transforms.loops import Pieces, intersect_loop, union_loop, union_no_overlap_loop
 from fastaw.transforms.ordering import sort_by_timestamp
 
@@ -24,7 +24,7 @@ def from_pieces(source: Events, pieces: Pieces, *, keep_id: bool = True) -> Even
     picked = source.select("id", "data")[rows]
     return pl.DataFrame(
         {
-            "id": picked["id"] if keep_id else pl.Series([None] * len(rows), dtype=pl.Int64),
+            "id": picked["id"] if keep_id else nulls(len(rows), pl.Int64),
             "timestamp": pl.Series(pieces.starts, dtype=pl.Int64),
             "duration": pl.Series(pieces.durations, dtype=pl.Int64),
             "data": picked["data"],
@@ -121,7 +121,7 @@ def period_union(events1: Events, events2: Events) -> Events:
         return empty()
     if _has_negative(both):
         pieces = union_loop(both["timestamp"].to_list(), both["duration"].to_list())
-        return from_pieces(both, pieces).with_columns(data=pl.lit("{}"))
+        return from_pieces(both, pieces).with_columns(data=data_literal("{}"))
     end = pl.col("timestamp") + pl.col("duration")
     before = end.cum_max().shift(1)
     return (
@@ -132,7 +132,7 @@ def period_union(events1: Events, events2: Events) -> Events:
             "id",
             "timestamp",
             (pl.col("_end") - pl.col("timestamp")).alias("duration"),
-            pl.lit("{}").alias("data"),
+            data_literal("{}").alias("data"),
         )
     )
 

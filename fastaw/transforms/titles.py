@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from fastaw.transforms.distinct import DistinctData
 from fastaw.transforms.errors import InvalidParameters
 from fastaw.transforms.frame import Events
-from fastaw.transforms.jsondata import DistinctData, JSONObject
+from fastaw.transforms.jsondata import JSONObject
 
 _COUNTER: Final = re.compile(r"^\(\d+\)\s*")
 _FPS: Final = re.compile(r"FPS:\s+[0-9.]+")

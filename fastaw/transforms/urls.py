@@ -17,8 +17,13 @@ from typing import Final, NamedTuple
 
 import polars as pl
 
-from fastaw.transforms.frame import Events
-from fastaw.transforms.jsondata import decode, encode, key_value_texts, string_values
+from fastaw.transforms.distinct import DistinctData, Rewrite
+from fastaw.transforms.frame import Events, nulls
+from fastaw.transforms.jsondata import (
+    decode,
+    encode,
+    string_values,
+)
 
 _SPECIAL: Final = frozenset({"http", "https", "ws", "wss", "ftp", "file"})
 _DEFAULT_PORT: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
@@ -33,6 +38,10 @@ _SINGLE_DOTS: Final = frozenset({".", "%2e", "%2E"})
 _DOUBLE_DOTS: Final = frozenset(
     {"..", ".%2e", ".%2E", "%2e.", "%2E.", "%2e%2e", "%2E%2E", "%2e%2E", "%2E%2e"}
 )
+
+
+#: The keys split_url_events sets.
+URL_KEYS: Final = ("$protocol", "$domain", "$path", "$params")
 
 
 class ParsedUrl(NamedTuple):
@@ -251,13 +260,20 @@ def split_url_events(events: Events) -> Events:
     """
     if events.height == 0:
         return events
-    data = events["data"]
-    distinct = data.unique()
-    urls = string_values(key_value_texts(distinct, ["url"])["url"])
+    return events.with_columns(data=DistinctData(events["data"]).remap("split_url", _split))
+
+
+def _split(dd: DistinctData) -> Rewrite:
+    """The `Rewrite` of split_url_events for some distinct texts."""
+
+    def nothing() -> pl.Series:
+        return nulls(dd.distinct_codes.len(), pl.String)
+
+    urls = string_values(dd.values(["url"])["url"])
     has_url = urls.is_not_null()
     if not has_url.any():
-        return events
-    pairs = pl.DataFrame({"text": distinct.filter(has_url), "url": urls.filter(has_url)})
+        return Rewrite(nothing(), URL_KEYS)
+    pairs = pl.DataFrame({"text": dd.distinct, "url": urls}).with_row_index("_d").filter(has_url)
     heads = _url_heads(pairs["url"].unique())
     pairs = pairs.join(heads, on="url", how="left").filter(
         pl.col("head").is_not_null()
@@ -267,11 +283,9 @@ def split_url_events(events: Events) -> Events:
     first = pl.col("text").str.slice(2, 1)
     spliceable = (first > "$") & (first != "\\")
     fast = pairs.filter(spliceable)
-    old = [fast["text"]]
-    new = [fast.select(pl.concat_str(pl.col("head"), pl.col("text").str.slice(1))).to_series()]
     slow = pairs.filter(~spliceable)
+    new = [fast.select(pl.concat_str(pl.col("head"), pl.col("text").str.slice(1))).to_series()]
     if slow.height:
-        old.append(slow["text"])
         new.append(
             pl.Series(
                 [
@@ -281,11 +295,15 @@ def split_url_events(events: Events) -> Events:
                 dtype=pl.String,
             )
         )
-    olds = pl.concat(old)
-    if olds.len() == 0:
-        return events
-    news = pl.concat(new)
-    return events.with_columns(data=data.replace(olds, news.cast(pl.String)))
+    rows = pl.concat([fast["_d"], slow["_d"]])
+    # ``$domain`` is the head's first member (merged on next, by the dashboard)
+    head = pl.col("head")
+    domain_start = len('{"$domain":')
+    domains = pl.concat([fast, slow]).select(
+        head.str.slice(domain_start, head.str.find(',"$params":', literal=True) - domain_start)
+    ).to_series()
+    return Rewrite(nothing().scatter(rows, pl.concat(new).cast(pl.String)), URL_KEYS,
+                   {"$domain": nothing().scatter(rows, domains)})
 
 
 # URLs whose WHATWG parse is their own text: lowercase http(s), a lowercase ASCII domain
