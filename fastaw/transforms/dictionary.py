@@ -1,0 +1,88 @@
+"""The data dictionary: how the ``data`` column of event frames is dictionary-encoded.
+
+A frame's ``data`` is a Polars Categorical: each canonical data text is interned once and
+rows hold its integer *code*. De-duplicating, grouping, comparing and joining events by
+data are then integer operations, and an answer computed from a text (the value of
+``data["app"]``, its category under a rule set, its URL split) can be remembered by code
+in the dictionary's *memo* (see `fastaw.transforms.jsondata.DistinctData`). A code never
+changes meaning within one dictionary, so those answers never go stale: they are pure
+functions of the text.
+
+Queries run with a worker dictionary (`query_dictionary`): it lives across the queries a
+query worker runs, so the dashboard asking about the same year again finds every per-text
+answer remembered and only maps codes; it is replaced by an empty one once it holds more
+than `TEXT_LIMIT` texts, which bounds the memory it can take. Outside a query, frames use
+the process-wide default categories and nothing is memoized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Final
+
+import polars as pl
+
+#: A worker dictionary holding more texts than this is dropped before the next query
+#: (≈ 100–150 bytes each with the memo: a few hundred MB at most).
+TEXT_LIMIT: Final = 2_500_000
+
+
+class Dictionary:
+    """A Categorical dtype (its categories are the dictionary) and, unless ``memo`` is
+    None, a memo of per-text answers by code. ``size`` is one more than the largest code
+    seen so far (kept up to date by the code that looks at codes)."""
+
+    __slots__ = ("_anchor", "dtype", "memo", "size")
+
+    def __init__(self, dtype: pl.Categorical, memo: dict[str, Any] | None) -> None:
+        self.dtype = dtype
+        self.memo = memo
+        self.size = 0
+        # Polars frees a dictionary's texts (and reuses their codes) as soon as no column
+        # of the dtype exists, even while the dtype object lives: an empty column keeps
+        # the codes, and with them the memo, valid.
+        self._anchor = pl.Series("anchor", [], dtype=dtype)
+
+    def saw(self, codes: pl.Series) -> None:
+        """Note the largest of ``codes`` (for the size limit)."""
+        if codes.len():
+            top = codes.max()
+            assert isinstance(top, int)
+            self.size = max(self.size, top + 1)
+
+
+_DEFAULT: Final = Dictionary(pl.Categorical(), None)
+_CURRENT: ContextVar[Dictionary | None] = ContextVar("fastaw_dictionary", default=None)
+_worker: Dictionary | None = None
+
+
+def dictionary() -> Dictionary:
+    """The current data dictionary."""
+    return _CURRENT.get() or _DEFAULT
+
+
+def data_dtype() -> pl.Categorical:
+    """The dtype of the ``data`` column: a Categorical over the current dictionary."""
+    return dictionary().dtype
+
+
+def fresh_dictionary() -> Dictionary:
+    """A new, empty dictionary with a memo."""
+    return Dictionary(pl.Categorical(pl.Categories.random()), {})
+
+
+@contextmanager
+def query_dictionary(fresh: bool = False) -> Iterator[Dictionary]:
+    """Run the block with the worker dictionary (a new one when ``fresh``, or when the
+    current one outgrew `TEXT_LIMIT`)."""
+    global _worker
+    if fresh or _worker is None or _worker.size > TEXT_LIMIT:
+        _worker = None  # let the old one go before the new one fills up
+        _worker = fresh_dictionary()
+    token = _CURRENT.set(_worker)
+    try:
+        yield _worker
+    finally:
+        _CURRENT.reset(token)

@@ -1,0 +1,231 @@
+"""Per-text work on a frame's ``data``: each distinct text looked at once, answers memoized.
+
+Invariant: a frame's ``data`` holds canonical JSON texts, dictionary-encoded
+(`fastaw.transforms.dictionary`). A transform that must look inside data builds a
+`DistinctData`, computes one answer per *distinct* text and maps it back onto the rows by
+code (a lookup table indexed by code, gathered by the rows' codes). A year of window
+events has ~10⁶ rows but ~10⁵ distinct texts, and the answers are pure functions of the
+text, so inside a query they are memoized by code for as long as the dictionary lives:
+
+* ``key:<k>`` — the canonical text of ``data[k]`` (`DistinctData.values`);
+* ``map:<name>`` — the code of the text a named rewrite turns the text into
+  (`DistinctData.remap`: categorize with a given rule set, split_url_events).
+
+A rewrite that only sets some keys (``changed``) carries the ``key:`` answers of every
+other key over to the new texts, so after categorize the merges find ``app`` and ``title``
+already known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Final, NamedTuple, TypeVar
+
+import msgspec
+import polars as pl
+
+from fastaw.transforms.dictionary import dictionary
+from fastaw.transforms.frame import nulls
+from fastaw.transforms.jsondata import JSONObject, encode, key_value_texts
+
+T = TypeVar("T")
+
+#: Memo value of a missing key (no canonical JSON text holds a raw NUL); null = not known.
+_ABSENT: Final = "\x00"
+_objects_decoder: Final = msgspec.json.Decoder(list[dict[str, Any]])
+
+
+class Rewrite(NamedTuple):
+    """What a rewrite of distinct texts produced.
+
+    ``texts``: the new text per distinct text (null = unchanged), parallel to the
+    `DistinctData`'s codes; ``changed``: the keys the rewrite may have set (``None``: any);
+    ``known``: value texts (null = missing) of changed keys in the new texts.
+    """
+
+    texts: pl.Series
+    changed: Sequence[str] | None = None
+    known: dict[str, pl.Series] | None = None
+
+
+class DistinctData:
+    """The distinct texts of a ``data`` column, their answers, and row mapping helpers."""
+
+    def __init__(self, data: pl.Series) -> None:
+        current = dictionary()
+        if not isinstance(data.dtype, pl.Categorical):
+            data = data.cast(current.dtype)
+        self.data = data
+        self.dtype = data.dtype
+        self.memo = current.memo if data.dtype == current.dtype else None
+        self.codes = data.to_physical()
+        self._unique = data.unique()
+        self.distinct_codes = self._unique.to_physical()
+        if self.memo is not None:
+            current.saw(self.distinct_codes)
+        self._distinct: pl.Series | None = None
+        self._texts: list[str] | None = None
+        self._objects: list[JSONObject] | None = None
+
+    @property
+    def distinct(self) -> pl.Series:
+        """The distinct texts (parallel to `distinct_codes`)."""
+        if self._distinct is None:
+            self._distinct = self._unique.cast(pl.String)
+        return self._distinct
+
+    @property
+    def texts(self) -> list[str]:
+        if self._texts is None:
+            self._texts = self.distinct.to_list()
+        return self._texts
+
+    @property
+    def objects(self) -> list[JSONObject]:
+        if self._objects is None:
+            if self.distinct.len() == 0:
+                self._objects = []
+            else:
+                joined = self.distinct.str.join(",").cast(pl.Binary).item()
+                self._objects = _objects_decoder.decode(b"[" + joined + b"]")
+        return self._objects
+
+    # -- rows ---------------------------------------------------------------------------
+
+    def expand(self, values: pl.Series) -> pl.Series:
+        """Row column of ``values`` (one per distinct text, parallel to `distinct_codes`)."""
+        size = int(self.distinct_codes.max()) + 1 if self.distinct_codes.len() else 0  # type: ignore[arg-type]
+        table = nulls(size, values.dtype).alias(values.name)
+        return table.scatter(self.distinct_codes, values).gather(self.codes)
+
+    def mask(self, keep: Sequence[bool] | pl.Series) -> pl.Series:
+        """Row mask: rows whose data text is one of the kept distinct texts."""
+        return self.expand(pl.Series(keep, dtype=pl.Boolean)).fill_null(False)
+
+    def map(self, values: Sequence[T | None], dtype: pl.DataType) -> pl.Series:
+        """Row column: each row gets the value of its distinct text."""
+        return self.expand(pl.Series(values, dtype=dtype))
+
+    # -- answers ------------------------------------------------------------------------
+
+    def values(self, keys: Sequence[str]) -> dict[str, pl.Series]:
+        """Per distinct text and per key: the canonical text of ``data[key]`` (null when
+        the key is missing), as `key_value_texts` computes it; memoized."""
+        wanted = list(dict.fromkeys(keys))
+        if self.memo is None:
+            return key_value_texts(self.distinct, wanted)
+        known = {key: self._recall("key:" + key) for key in wanted}
+        todo = [key for key in wanted if known[key].null_count()]
+        if todo:
+            need = known[todo[0]].is_null()
+            for key in todo[1:]:
+                need = need | known[key].is_null()
+            codes = self.distinct_codes.filter(need)
+            fresh = key_value_texts(self.distinct.filter(need), todo)
+            for key in todo:
+                self._remember("key:" + key, codes, fresh[key].fill_null(_ABSENT))
+                known[key] = self._recall("key:" + key)
+        return {key: known[key].replace(_ABSENT, None) for key in wanted}
+
+    def remap(self, name: str, rewrite: Callable[[DistinctData], Rewrite]) -> pl.Series:
+        """New data column: each distinct text replaced as ``rewrite`` says, memoized under
+        ``name`` (which must identify the rewrite completely, parameters included); only
+        texts not seen before are handed to ``rewrite`` (as a `DistinctData` of their own).
+        """
+        if self.memo is None:
+            return self._apply(self._new_codes(rewrite(self)))
+        table = "map:" + name
+        codes = self._recall(table)
+        need = codes.is_null()
+        if need.any():
+            part = self if need.all() else DistinctData(self._unique.filter(need))
+            self._remember(table, part.distinct_codes, part._new_codes(rewrite(part)))
+            codes = self._recall(table)
+        return self._apply(codes)
+
+    def replace(self, rewrite: Rewrite) -> pl.Series:
+        """New data column from a `Rewrite` of these distinct texts (not memoized)."""
+        return self._apply(self._new_codes(rewrite))
+
+    def rewrite(self, fn: Callable[[JSONObject], JSONObject | None]) -> pl.Series:
+        """New data column: ``fn`` per distinct object (``None`` = unchanged), re-encoded."""
+        new: list[str | None] = []
+        for obj in self.objects:
+            out = fn(obj)
+            new.append(None if out is None else encode(out))
+        if all(text is None for text in new):
+            return self.data
+        return self.replace(Rewrite(pl.Series(new, dtype=pl.String)))
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _apply(self, codes: pl.Series) -> pl.Series:
+        """The data column with each distinct code replaced by ``codes`` (parallel)."""
+        if codes.equals(self.distinct_codes, check_names=False):
+            return self.data
+        return self.expand(codes).cat.to(self.dtype)
+
+    def _new_codes(self, rewrite: Rewrite) -> pl.Series:
+        """Intern the rewritten texts; the new code per distinct text (its own when
+        unchanged), carrying memoized answers over to the new texts."""
+        new_codes = rewrite.texts.cast(self.dtype).to_physical()
+        if self.memo is not None and rewrite.changed is not None:
+            self._carry(new_codes, rewrite.changed, rewrite.known or {})
+        return new_codes.zip_with(new_codes.is_not_null(), self.distinct_codes)
+
+    def _carry(self, new_codes: pl.Series, changed: Sequence[str],
+               known: dict[str, pl.Series]) -> None:
+        assert self.memo is not None
+        moved = new_codes.is_not_null()
+        old, new = self.distinct_codes.filter(moved), new_codes.filter(moved)
+        if new.len() == 0:
+            return
+        for table in [t for t in self.memo if t.startswith("key:")]:
+            if table.removeprefix("key:") in changed:
+                continue
+            values = _gather(self.memo[table], old)
+            got = values.is_not_null()
+            self._remember(table, new.filter(got), values.filter(got))
+        for key, values in known.items():
+            self._remember("key:" + key, new, values.filter(moved).fill_null(_ABSENT))
+
+    def _recall(self, table: str) -> pl.Series:
+        """The memo ``table``'s entry per distinct code (null = not known)."""
+        assert self.memo is not None
+        values = self.memo.get(table)
+        if values is None:
+            return nulls(self.distinct_codes.len(), pl.String if table.startswith("key:")
+                         else pl.UInt32)
+        return _gather(values, self.distinct_codes)
+
+    def _remember(self, table: str, codes: pl.Series, values: pl.Series) -> None:
+        """Store ``values`` for ``codes`` in memo ``table``."""
+        assert self.memo is not None
+        size = int(codes.max()) + 1 if codes.len() else 0  # type: ignore[arg-type]
+        stored = self.memo.get(table)
+        if stored is None:
+            stored = nulls(size, values.dtype).alias(table)
+        elif stored.len() < size:
+            stored = stored.extend_constant(None, size - stored.len())
+        self.memo[table] = stored.scatter(codes, values)
+
+
+def _gather(table: pl.Series, codes: pl.Series) -> pl.Series:
+    """``table[code]`` per code; null for codes beyond the table (not known yet)."""
+    top = int(codes.max()) if codes.len() else -1  # type: ignore[arg-type]
+    if top >= table.len():
+        table = table.extend_constant(None, top + 1 - table.len())
+    return table.gather(codes)
+
+
+def intern(strings: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """The distinct strings of ``strings`` and, per element, its index into them (null
+    stays null), by interning them in a scratch dictionary: hashing once is cheaper than
+    sorting or ranking strings."""
+    interned = strings.cast(pl.Categorical(pl.Categories.random()))
+    uniques = interned.unique().drop_nulls()
+    codes = uniques.to_physical()
+    size = int(codes.max()) + 1 if codes.len() else 0  # type: ignore[arg-type]
+    position = nulls(size, pl.UInt32).scatter(
+        codes, pl.int_range(codes.len(), dtype=pl.UInt32, eager=True))
+    return uniques.cast(pl.String), position.gather(interned.to_physical())
