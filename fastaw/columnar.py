@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
@@ -25,6 +26,7 @@ import polars as pl
 
 from fastaw.storage import keys
 from fastaw.storage.chunks import ChunkStore, WindowRows
+from fastaw.transforms.dictionary import Dictionary, dictionary
 from fastaw.transforms.frame import (
     STORED_SCHEMA,
     Events,
@@ -41,6 +43,9 @@ _SIGN_BIT: Final = -(2**63)
 #: per event, beside ≈ 290 bytes per event of rows). Old LZ4 chunks stay readable.
 CHUNK_COMPRESSION: Final = "uncompressed"
 FLUSH_BYTES: Final = 8 << 20
+#: Decoded windows kept in a query worker's memory (≈ 30 bytes per event: a year of a
+#: busy desktop's window, AFK and browser events is ≈ 40 MB).
+FRAME_MEMORY: Final = 192 << 20
 MAX_PENDING: Final = 8
 _DATA_MARKER: Final = ',"data":'
 
@@ -106,15 +111,54 @@ class _ChunkWriter:
         self._queue.join()
 
 
-class ColumnSource:
-    """A query `EventSource` over a store, reading through the chunk cache."""
+class _WindowFrames:
+    """Recently read windows as events frames, in the process's memory (least recently
+    used first out, at most `budget` bytes).
 
-    def __init__(self, store: ChunkStore, *, cache: bool = True) -> None:
+    An entry is used only while its window's generation is unchanged (so never after a
+    write to the window) and while the data dictionary its codes belong to is the current
+    one; so a query over the same period again reads only the window generations.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.size = 0
+        self._entries: OrderedDict[tuple[int, int], tuple[int, Dictionary, Events]] = \
+            OrderedDict()
+
+    def get(self, num: int, window: int, generation: int) -> Events | None:
+        entry = self._entries.get((num, window))
+        if entry is None or entry[0] != generation or entry[1] is not dictionary():
+            return None
+        self._entries.move_to_end((num, window))
+        return entry[2]
+
+    def put(self, num: int, window: int, generation: int, frame: Events) -> None:
+        old = self._entries.pop((num, window), None)
+        if old is not None:
+            self.size -= int(old[2].estimated_size())
+        size = int(frame.estimated_size())
+        if size > self.budget:
+            return
+        self._entries[(num, window)] = (generation, dictionary(), frame)
+        self.size += size
+        while self.size > self.budget:
+            _, (_, _, evicted) = self._entries.popitem(last=False)
+            self.size -= int(evicted.estimated_size())
+
+
+class ColumnSource:
+    """A query `EventSource` over a store, reading through the chunk cache (and, for
+    windows read recently, their frames kept in memory: ``memory`` bytes at most)."""
+
+    def __init__(self, store: ChunkStore, *, cache: bool = True,
+                 memory: int = FRAME_MEMORY) -> None:
         self.store = store
         self.cache = cache
         self.chunks_built = 0
         self.chunks_read = 0
         self.writer = _ChunkWriter(store)
+        self.frames = _WindowFrames(memory)
         self._prefetch: ThreadPoolExecutor | None = None
 
     def bucket_ids(self) -> list[str]:
@@ -166,8 +210,9 @@ class ColumnSource:
     def events(self, bucket_id: str, start_ns: int, end_ns: int) -> Events:
         """Unclipped events touching [start_ns, end_ns], in ascending start order.
 
-        The windows are read and filtered as text; the data is interned into the query's
-        dictionary once, at the end, over exactly the rows returned.
+        Each window comes from the in-memory frames when current there, else from its
+        chunk or rows (its data then interned into the current dictionary, window by
+        window, so text columns never pile up).
         """
         ref = self.store.bucket(bucket_id)
         if ref is None:
@@ -175,10 +220,20 @@ class ColumnSource:
         if start_ns > end_ns:
             return empty()
         low = max(start_ns - max(ref.max_duration, 0), keys.MIN_START)
-        frames: list[pl.DataFrame] = []
+        frames: list[Events] = []
         fresh: list[tuple[int, int, int, bytes]] = []
-        windows = self.store.windows(ref.num, keys.window_of(low), keys.window_of(end_ns))
-        for window, frame in self._windows(ref.num, windows, fresh):
+        generations = self.store.window_generations(
+            ref.num, keys.window_of(low), keys.window_of(end_ns))
+        missing = [window for window, generation in generations
+                   if self.frames.get(ref.num, window, generation) is None]
+        loaded = self._windows(ref.num, missing, fresh)  # in window order, read ahead
+        for window, generation in generations:
+            frame = self.frames.get(ref.num, window, generation)
+            if frame is None:
+                read, text_frame = next(loaded)
+                assert read == window
+                frame = conform(text_frame)
+                self.frames.put(ref.num, window, generation, frame)
             first, last = keys.window_bounds(window)
             if first < low or last > end_ns:
                 frame = frame.filter(
@@ -193,4 +248,4 @@ class ColumnSource:
             self.writer.put(fresh)
         if not frames:
             return empty()
-        return conform(pl.concat(frames, rechunk=False))
+        return pl.concat(frames, rechunk=False)

@@ -6,6 +6,7 @@ from fastaw.columnar import ColumnSource, rows_to_frame
 from fastaw.models import Bucket, Event, canonical_data, render_event
 from fastaw.storage import Env, Writer, keys
 from fastaw.storage.chunks import ChunkStore
+from fastaw.transforms.dictionary import query_dictionary
 from fastaw.transforms.frame import to_ipc
 
 DATA = [
@@ -37,7 +38,7 @@ def test_chunks_are_built_reused_and_invalidated(env: Env, writer: Writer) -> No
     day = 86_400 * 10**9
     events = [Event(None, i * day, 60 * 10**9, datas[i % 3]) for i in range(30)]
     writer.run_sync(lambda w: w.insert_many(bucket.num, events))
-    source = ColumnSource(ChunkStore(env))
+    source = ColumnSource(ChunkStore(env), memory=0)  # chunks only
     first = source.events("b", 0, 40 * day)
     assert first.height == 30 and source.chunks_built > 0
     source.flush()  # chunks are stored by a background thread
@@ -64,7 +65,7 @@ def test_lz4_chunks_of_earlier_versions_are_read(env: Env, writer: Writer) -> No
     rows = store.window_rows(bucket.num, window)
     frame = rows_to_frame(rows.keys, rows.values)
     assert store.store_chunks([(bucket.num, window, rows.generation, to_ipc(frame, "lz4"))]) == 1
-    source = ColumnSource(store)
+    source = ColumnSource(store, memory=0)
     assert source.events("b", 0, 10**12).equals(frame)
     assert source.chunks_read == 1 and source.chunks_built == 0
 
@@ -82,5 +83,46 @@ def test_chunks_of_another_format_are_rebuilt(env: Env, writer: Writer) -> None:
         txn.put(keys.window_key(bucket.num, window), keys.u64(generation) + to_ipc(wrong),
                 db=env.chunks)
     assert store.chunk(bucket.num, window) is None
-    source = ColumnSource(store)
+    source = ColumnSource(store, memory=0)
     assert source.events("b", 0, 10**12).height == 5 and source.chunks_built == 1
+
+
+def test_windows_in_memory_are_reused_until_a_write_or_a_new_dictionary(
+        env: Env, writer: Writer) -> None:
+    bucket = writer.run_sync(lambda w: w.create_bucket(
+        Bucket(id="b", num=0, type="t", client="c", hostname="h", created=0)))
+    datas = [canonical_data(d) for d in DATA]
+    day = 86_400 * 10**9
+    events = [Event(None, i * day, 60 * 10**9, datas[i % 3]) for i in range(30)]
+    writer.run_sync(lambda w: w.insert_many(bucket.num, events))
+    source = ColumnSource(ChunkStore(env), cache=False)
+    with query_dictionary(fresh=True):
+        first = source.events("b", 0, 40 * day)
+        built = source.chunks_built
+        assert first.height == 30 and built > 0 and source.frames.size > 0
+        again = source.events("b", 0, 40 * day)
+        assert again.equals(first) and source.chunks_built == built  # nothing read
+        part = source.events("b", 5 * day, 9 * day)  # a sub-range: filtered from memory
+        assert part["timestamp"].to_list() == [i * day for i in range(5, 10)]
+        assert source.chunks_built == built
+        late = Event(None, 29 * day + 1, 1, datas[0])
+        writer.run_sync(lambda w: w.insert_many(bucket.num, [late]))
+        third = source.events("b", 0, 40 * day)
+        assert third.height == 31 and source.chunks_built == built + 1  # only that window
+    with query_dictionary(fresh=True):  # other codes: nothing in memory is valid
+        fourth = source.events("b", 0, 40 * day)
+        assert fourth.height == 31 and source.chunks_built == 2 * built + 1
+        assert sorted(fourth["data"].to_list()) == sorted(third["data"].to_list())
+
+
+def test_the_memory_budget_is_kept(env: Env, writer: Writer) -> None:
+    bucket = writer.run_sync(lambda w: w.create_bucket(
+        Bucket(id="b", num=0, type="t", client="c", hostname="h", created=0)))
+    day = 86_400 * 10**9
+    events = [Event(None, i * day // 4, 60 * 10**9, canonical_data({"i": i}))
+              for i in range(400)]
+    writer.run_sync(lambda w: w.insert_many(bucket.num, events))
+    source = ColumnSource(ChunkStore(env), cache=False, memory=2_000)
+    with query_dictionary(fresh=True):
+        assert source.events("b", 0, 200 * day).height == 400
+        assert 0 < source.frames.size <= 2_000

@@ -63,15 +63,20 @@ class ChunkStore:
 
     def windows(self, num: int, first: int, last: int) -> list[int]:
         """The windows in [first, last] that ever held an event of bucket ``num``."""
-        out: list[int] = []
+        return [window for window, _ in self.window_generations(num, first, last)]
+
+    def window_generations(self, num: int, first: int, last: int) -> list[tuple[int, int]]:
+        """(window, generation) of the windows in [first, last] that ever held an event of
+        bucket ``num``, in one snapshot."""
+        out: list[tuple[int, int]] = []
         with self.env.read() as txn, txn.cursor(db=self.env.windows) as cursor:
             if not cursor.set_range(keys.window_key(num, first)):
                 return out
             upper = keys.window_key(num, last)
-            for wkey in cursor.iternext(keys=True, values=False):
+            for wkey, raw in cursor:
                 if wkey > upper:
                     break
-                out.append(keys.read_u64(wkey[4:]))
+                out.append((keys.read_u64(wkey[4:]), keys.read_u64(raw)))
         return out
 
     def chunk(self, num: int, window: int) -> bytes | None:

@@ -9,7 +9,9 @@ text, so inside a query they are memoized by code for as long as the dictionary 
 
 * ``key:<k>`` — the canonical text of ``data[k]`` (`DistinctData.values`);
 * ``map:<name>`` — the code of the text a named rewrite turns the text into
-  (`DistinctData.remap`: categorize with a given rule set, split_url_events).
+  (`DistinctData.remap`: categorize with a given rule set, split_url_events);
+* other named answers (`DistinctData.memoized`): the merge key of given keys, whether a
+  regex matches ``data[key]``.
 
 A rewrite that only sets some keys (``changed``) carries the ``key:`` answers of every
 other key over to the new texts, so after categorize the merges find ``app`` and ``title``
@@ -59,8 +61,7 @@ class DistinctData:
         self.dtype = data.dtype
         self.memo = current.memo if data.dtype == current.dtype else None
         self.codes = data.to_physical()
-        self._unique = data.unique()
-        self.distinct_codes = self._unique.to_physical()
+        self.distinct_codes = self.codes.unique()
         if self.memo is not None:
             current.saw(self.distinct_codes)
         self._distinct: pl.Series | None = None
@@ -71,8 +72,12 @@ class DistinctData:
     def distinct(self) -> pl.Series:
         """The distinct texts (parallel to `distinct_codes`)."""
         if self._distinct is None:
-            self._distinct = self._unique.cast(pl.String)
+            self._distinct = self._categorical().cast(pl.String)
         return self._distinct
+
+    def _categorical(self) -> pl.Series:
+        """The distinct texts as a data column."""
+        return self.distinct_codes.cat.to(self.dtype)
 
     @property
     def texts(self) -> list[str]:
@@ -114,7 +119,7 @@ class DistinctData:
         wanted = list(dict.fromkeys(keys))
         if self.memo is None:
             return key_value_texts(self.distinct, wanted)
-        known = {key: self._recall("key:" + key) for key in wanted}
+        known = {key: self._recall("key:" + key, pl.String()) for key in wanted}
         todo = [key for key in wanted if known[key].null_count()]
         if todo:
             need = known[todo[0]].is_null()
@@ -124,23 +129,30 @@ class DistinctData:
             fresh = key_value_texts(self.distinct.filter(need), todo)
             for key in todo:
                 self._remember("key:" + key, codes, fresh[key].fill_null(_ABSENT))
-                known[key] = self._recall("key:" + key)
+                known[key] = self._recall("key:" + key, pl.String())
         return {key: known[key].replace(_ABSENT, None) for key in wanted}
+
+    def memoized(self, table: str, compute: Callable[[DistinctData], pl.Series],
+                  dtype: pl.DataType) -> pl.Series:
+        """``compute``'s answer per distinct text (parallel to `distinct_codes`; never
+        null), memoized in ``table`` — a name that must identify the computation
+        completely, parameters included. Only texts not seen before are handed to
+        ``compute`` (as a `DistinctData` of their own)."""
+        if self.memo is None:
+            return compute(self)
+        known = self._recall(table, dtype)
+        need = known.is_null()
+        if need.any():
+            part = self if need.all() else DistinctData(self._categorical().filter(need))
+            self._remember(table, part.distinct_codes, compute(part))
+            known = self._recall(table, dtype)
+        return known
 
     def remap(self, name: str, rewrite: Callable[[DistinctData], Rewrite]) -> pl.Series:
         """New data column: each distinct text replaced as ``rewrite`` says, memoized under
-        ``name`` (which must identify the rewrite completely, parameters included); only
-        texts not seen before are handed to ``rewrite`` (as a `DistinctData` of their own).
-        """
-        if self.memo is None:
-            return self._apply(self._new_codes(rewrite(self)))
-        table = "map:" + name
-        codes = self._recall(table)
-        need = codes.is_null()
-        if need.any():
-            part = self if need.all() else DistinctData(self._unique.filter(need))
-            self._remember(table, part.distinct_codes, part._new_codes(rewrite(part)))
-            codes = self._recall(table)
+        ``name`` (see `memoized`)."""
+        codes = self.memoized("map:" + name, lambda part: part._new_codes(rewrite(part)),
+                              pl.UInt32())
         return self._apply(codes)
 
     def replace(self, rewrite: Rewrite) -> pl.Series:
@@ -189,13 +201,12 @@ class DistinctData:
         for key, values in known.items():
             self._remember("key:" + key, new, values.filter(moved).fill_null(_ABSENT))
 
-    def _recall(self, table: str) -> pl.Series:
+    def _recall(self, table: str, dtype: pl.DataType) -> pl.Series:
         """The memo ``table``'s entry per distinct code (null = not known)."""
         assert self.memo is not None
         values = self.memo.get(table)
         if values is None:
-            return nulls(self.distinct_codes.len(), pl.String if table.startswith("key:")
-                         else pl.UInt32)
+            return nulls(self.distinct_codes.len(), dtype)
         return _gather(values, self.distinct_codes)
 
     def _remember(self, table: str, codes: pl.Series, values: pl.Series) -> None:

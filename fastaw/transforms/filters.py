@@ -16,6 +16,7 @@ from fastaw.transforms.distinct import DistinctData
 from fastaw.transforms.frame import Events
 from fastaw.transforms.jsondata import (
     UNMATCHABLE,
+    encode,
     string_values,
     value_text,
 )
@@ -69,5 +70,9 @@ def filter_keyvals_regex(events: Events, key: str, pattern: str) -> Events:
     if events.height == 0:
         return events
     dd = DistinctData(events["data"])
-    strings = string_values(dd.values([key])[key])
-    return events.filter(dd.mask(regex.search(strings).fill_null(False)))
+
+    def hits(part: DistinctData) -> pl.Series:
+        return regex.search(string_values(part.values([key])[key])).fill_null(False)
+
+    return events.filter(dd.mask(dd.memoized("regex:" + encode([key, pattern]), hits,
+                                             pl.Boolean())))

@@ -10,12 +10,15 @@ are decoded.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 import polars as pl
 
-from fastaw.transforms.distinct import DistinctData, intern
+from fastaw.transforms.distinct import DistinctData
 from fastaw.transforms.frame import COLUMNS, Events, empty
 from fastaw.transforms.jsondata import encode
+
+_NO_KEY: Final = 2**32 - 1  # the merge key code of a text lacking one of the keys
 
 
 def merge_events_by_keys(events: Events, keys: Sequence[str]) -> Events:
@@ -32,13 +35,18 @@ def merge_events_by_keys(events: Events, keys: Sequence[str]) -> Events:
     if not keys or events.height == 0:
         return empty()
     dd = DistinctData(events["data"])
-    values = dd.values(keys)
-    merge_key = pl.select(pl.concat_str([values[k] for k in keys], separator=".")).to_series()
-    # number the distinct merge keys; rows group on that integer
-    key_id = intern(merge_key)[1]
+
+    def key_codes(part: DistinctData) -> pl.Series:
+        # number the merge key texts by interning them (in the data dictionary: they are
+        # texts too); rows then group on that integer
+        values = part.values(keys)
+        merge_key = pl.select(pl.concat_str([values[k] for k in keys], separator=".")).to_series()
+        return merge_key.cast(part.dtype).to_physical().fill_null(_NO_KEY)
+
+    key_code = dd.memoized("merge:" + encode(list(keys)), key_codes, pl.UInt32())
     return (
-        events.with_columns(_key=dd.expand(key_id))
-        .filter(pl.col("_key").is_not_null())
+        events.with_columns(_key=dd.expand(key_code))
+        .filter(pl.col("_key") != _NO_KEY)
         .group_by("_key", maintain_order=True)
         .agg(pl.col("timestamp").first(), pl.col("duration").sum(), pl.col("data").first())
         .select(pl.lit(None, dtype=pl.Int64).alias("id"), *COLUMNS[1:])
