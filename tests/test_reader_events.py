@@ -5,8 +5,9 @@ the pieces of a streamed GET events reply."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from operator import methodcaller
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fastaw.api import handlers
-from fastaw.api.http import Message
+from fastaw.api.http import Message, ThreadStream
 from fastaw.models import Bucket, Event
 from fastaw.storage import Env, Reader, Writer
 from fastaw.storage import reader as reader_module
@@ -173,3 +174,39 @@ def test_large_lists_are_streamed_with_the_same_bytes(
     assert head.content == b""
     assert_error(client.get("/api/0/buckets/nope/events"), 404, "nope")
     assert_error(client.get(path, params={"start": "x"}), 400, "start")
+
+
+def test_thread_stream_pieces_errors_and_close() -> None:
+    """`ThreadStream`: pieces in order, an error of the producer raised where the next
+    piece is awaited, and closing an unread stream waits for its thread."""
+    done: list[str] = []
+
+    def produce(emit: Callable[[bytes], None]) -> None:
+        emit(b"a")
+        emit(b"b")
+        done.append("produced")
+        raise ValueError("broken")
+
+    async def run() -> None:
+        stream = ThreadStream(produce)
+        assert await stream.piece() == b"a"
+        stream.pending = [b"a"]
+        got = []
+        with pytest.raises(ValueError, match="broken"):
+            async for piece in stream:
+                got.append(piece)
+        assert got == [b"a", b"b"]
+        await stream.aclose()
+
+        def unread_produce(emit: Callable[[bytes], None]) -> None:
+            emit(b"x")
+            done.append("unread")
+
+        unread = ThreadStream(unread_produce)
+        await unread.aclose()
+        assert done == ["produced", "unread"]
+
+        finished = ThreadStream(lambda emit: emit(b"only"))
+        assert [piece async for piece in finished] == [b"only"]
+
+    asyncio.run(run())
