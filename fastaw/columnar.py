@@ -46,6 +46,7 @@ FLUSH_BYTES: Final = 8 << 20
 #: Decoded windows kept in a query worker's memory (≈ 30 bytes per event: a year of a
 #: busy desktop's window, AFK and browser events is ≈ 40 MB).
 FRAME_MEMORY: Final = 192 << 20
+INTERN_ROWS: Final = 250_000
 MAX_PENDING: Final = 8
 _DATA_MARKER: Final = ',"data":'
 
@@ -207,12 +208,43 @@ class ColumnSource:
                 pending = self._prefetch.submit(self._load, num, windows[i + 1])
             yield window, self._decode(num, window, loaded, fresh)
 
+    def _intern(self, num: int, generations: dict[int, int], windows: list[int],
+                fresh: list[tuple[int, int, int, bytes]]) -> dict[int, Events]:
+        """Read ``windows`` and intern their data into the current dictionary, a batch of
+        windows at a time (one cast per batch costs far less than one per window), and
+        keep them in memory."""
+        out: dict[int, Events] = {}
+        batch: list[tuple[int, pl.DataFrame]] = []
+
+        def flush() -> None:
+            if not batch:
+                return
+            frames = [frame for _, frame in batch]
+            interned = conform(pl.concat(frames) if len(frames) > 1 else frames[0])
+            offset = 0
+            for window, frame in batch:
+                part = interned.slice(offset, frame.height)
+                offset += frame.height
+                self.frames.put(num, window, generations[window], part)
+                out[window] = part
+            batch.clear()
+
+        rows = 0
+        for window, frame in self._windows(num, windows, fresh):
+            batch.append((window, frame))
+            rows += frame.height
+            if rows >= INTERN_ROWS:
+                flush()
+                rows = 0
+        flush()
+        return out
+
     def events(self, bucket_id: str, start_ns: int, end_ns: int) -> Events:
         """Unclipped events touching [start_ns, end_ns], in ascending start order.
 
         Each window comes from the in-memory frames when current there, else from its
-        chunk or rows (its data then interned into the current dictionary, window by
-        window, so text columns never pile up).
+        chunk or rows (its data then interned into the current dictionary in batches of
+        windows, so text columns never pile up).
         """
         ref = self.store.bucket(bucket_id)
         if ref is None:
@@ -224,16 +256,14 @@ class ColumnSource:
         fresh: list[tuple[int, int, int, bytes]] = []
         generations = self.store.window_generations(
             ref.num, keys.window_of(low), keys.window_of(end_ns))
-        missing = [window for window, generation in generations
-                   if self.frames.get(ref.num, window, generation) is None]
-        loaded = self._windows(ref.num, missing, fresh)  # in window order, read ahead
-        for window, generation in generations:
-            frame = self.frames.get(ref.num, window, generation)
-            if frame is None:
-                read, text_frame = next(loaded)
-                assert read == window
-                frame = conform(text_frame)
-                self.frames.put(ref.num, window, generation, frame)
+        current = {window: self.frames.get(ref.num, window, generation)
+                   for window, generation in generations}
+        missing = [window for window, frame in current.items() if frame is None]
+        if missing:
+            current.update(self._intern(ref.num, dict(generations), missing, fresh))
+        for window, _ in generations:
+            frame = current.pop(window)
+            assert frame is not None
             first, last = keys.window_bounds(window)
             if first < low or last > end_ns:
                 frame = frame.filter(

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
-import msgspec
 import polars as pl
 
 from fastaw.transforms.distinct import DistinctData, Rewrite, intern
@@ -91,24 +90,13 @@ def _parse_rules(rules: Sequence[Any], what: str) -> list[tuple[Any, Rule]]:
     return parsed
 
 
-_TOP_KEYS: Final = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
-
-
-def _top_level_keys(dd: DistinctData) -> list[str]:
-    """Every key some distinct data object has at the top level."""
-    if dd.distinct.len() == 0:
-        return []
-    objects = _TOP_KEYS.decode(b"[" + dd.distinct.str.join(",").cast(pl.Binary).item() + b"]")
-    return sorted(set().union(*objects))
-
-
 class _Matches:
     """Which distinct data objects each rule matches (one regex pass per distinct string
     of each key; the strings come from the query's memo of ``data[key]``)."""
 
     def __init__(self, dd: DistinctData) -> None:
         self.n = dd.distinct_codes.len()
-        keys = _top_level_keys(dd)
+        keys = dd.keys()
         self.keys: dict[str, tuple[pl.Series, pl.Series]] = {}
         for key, texts in dd.values(keys).items():
             strings = string_values(texts)

@@ -28,7 +28,12 @@ import polars as pl
 
 from fastaw.transforms.dictionary import dictionary
 from fastaw.transforms.frame import nulls
-from fastaw.transforms.jsondata import JSONObject, encode, key_value_texts
+from fastaw.transforms.jsondata import (
+    JSONObject,
+    all_key_value_texts,
+    encode,
+    key_value_texts,
+)
 
 T = TypeVar("T")
 
@@ -61,7 +66,7 @@ class DistinctData:
         self.dtype = data.dtype
         self.memo = current.memo if data.dtype == current.dtype else None
         self.codes = data.to_physical()
-        self.distinct_codes = self.codes.unique()
+        self.distinct_codes = _present(self.codes)
         if self.memo is not None:
             current.saw(self.distinct_codes)
         self._distinct: pl.Series | None = None
@@ -119,7 +124,8 @@ class DistinctData:
         wanted = list(dict.fromkeys(keys))
         if self.memo is None:
             return key_value_texts(self.distinct, wanted)
-        known = {key: self._recall("key:" + key, pl.String()) for key in wanted}
+        done = self._recall("all", pl.Boolean()).fill_null(False)
+        known = {key: self._known(key, done) for key in wanted}
         todo = [key for key in wanted if known[key].null_count()]
         if todo:
             need = known[todo[0]].is_null()
@@ -129,8 +135,41 @@ class DistinctData:
             fresh = key_value_texts(self.distinct.filter(need), todo)
             for key in todo:
                 self._remember("key:" + key, codes, fresh[key].fill_null(_ABSENT))
-                known[key] = self._recall("key:" + key, pl.String())
+                known[key] = self._known(key, done)
         return {key: known[key].replace(_ABSENT, None) for key in wanted}
+
+    def keys(self) -> list[str]:
+        """Every key some distinct text has at the top level.
+
+        With a memo, each text's keys are all extracted (one decode) and memoized, and the
+        text marked ``all``: later asking for any key of it needs no decode.
+        """
+        if self.memo is None:
+            every = all_key_value_texts(self.distinct)
+            if every is None:
+                return sorted({k for o in self.objects for k in o})
+            return sorted(k for k, v in every.items() if v.null_count() < v.len())
+        done = self._recall("all", pl.Boolean()).fill_null(False)
+        if not done.all():
+            need = ~done
+            codes = self.distinct_codes.filter(need)
+            every = all_key_value_texts(self.distinct.filter(need))
+            if every is None:  # too many different keys to memoize them all
+                return sorted({k for o in self.objects for k in o})
+            for key, values in every.items():
+                self._remember("key:" + key, codes, values.fill_null(_ABSENT))
+            self._remember("all", codes, pl.repeat(True, codes.len(), eager=True))
+        names = [t.removeprefix("key:") for t in self.memo if t.startswith("key:")]
+        return sorted(k for k in names
+                      if (self._recall("key:" + k, pl.String()).fill_null(_ABSENT)
+                          != _ABSENT).any())
+
+    def _known(self, key: str, done: pl.Series) -> pl.Series:
+        """Memoized texts of ``data[key]``; `_ABSENT` where every key of the text is known
+        but this one is not among them; null where not known yet."""
+        memo = self._recall("key:" + key, pl.String())
+        absent = pl.repeat(_ABSENT, memo.len(), dtype=pl.String, eager=True)
+        return memo.zip_with(memo.is_not_null() | ~done, absent)
 
     def memoized(self, table: str, compute: Callable[[DistinctData], pl.Series],
                   dtype: pl.DataType) -> pl.Series:
@@ -219,6 +258,17 @@ class DistinctData:
         elif stored.len() < size:
             stored = stored.extend_constant(None, size - stored.len())
         self.memo[table] = stored.scatter(codes, values)
+
+
+def _present(codes: pl.Series) -> pl.Series:
+    """The distinct codes, ascending. Codes are small dense integers (below the dictionary's
+    size), so marking them in a bitmap is cheaper than hashing them."""
+    if codes.len() == 0:
+        return codes.clear()
+    top = codes.max()
+    assert isinstance(top, int)
+    marks = pl.repeat(False, top + 1, dtype=pl.Boolean, eager=True).scatter(codes, True)
+    return marks.arg_true().cast(pl.UInt32)
 
 
 def _gather(table: pl.Series, codes: pl.Series) -> pl.Series:

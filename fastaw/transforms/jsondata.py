@@ -22,7 +22,6 @@ import msgspec
 import polars as pl
 
 from fastaw.models import canonical_data
-from fastaw.transforms.frame import nulls
 
 JSONObject = dict[str, Any]
 
@@ -108,15 +107,48 @@ def key_value_texts(texts: pl.Series, keys: Sequence[str]) -> dict[str, pl.Serie
     return out
 
 
+_raw_objects_decoder: Final = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
+_NO_VALUE: Final = msgspec.Raw(b"")
+#: `all_key_value_texts` gives up on texts with more distinct keys than this.
+MAX_KEYS: Final = 64
+
+
+def all_key_value_texts(texts: pl.Series) -> dict[str, pl.Series] | None:
+    """Like `key_value_texts` for *every* top-level key any of ``texts`` has (one decode
+    for all of them), or None when they have more than `MAX_KEYS` distinct keys."""
+    if texts.len() == 0:
+        return {}
+    objects = _raw_objects_decoder.decode(
+        b"[" + texts.str.join(",").cast(pl.Binary).item() + b"]")
+    names: set[str] = set().union(*objects)
+    if len(names) > MAX_KEYS:
+        return None
+    out: dict[str, pl.Series] = {}
+    for name in sorted(names):
+        joined = b"\x00".join([o.get(name, _NO_VALUE) for o in objects])
+        column = pl.Series([joined], dtype=pl.Binary).cast(pl.String).str.split("\x00").explode()
+        out[name] = column.set(column == "", None)
+    return out
+
+
 _strings_decoder: Final = msgspec.json.Decoder(list[str])
 
 
 def string_values(value_texts: pl.Series) -> pl.Series:
-    """The decoded strings of canonical value texts; null where the value is not a string."""
+    """The decoded strings of canonical value texts; null where the value is not a string.
+
+    A canonical string without a backslash is its text between the quotes; only the others
+    are decoded.
+    """
     is_string = value_texts.str.starts_with('"').fill_null(False)
-    quoted = value_texts.filter(is_string)
-    out = nulls(value_texts.len(), pl.String)
-    if quoted.len() == 0:
+    escaped = is_string & value_texts.str.contains("\\", literal=True).fill_null(False)
+    out = pl.select(
+        pl.when(pl.lit(is_string & ~escaped))
+        .then(pl.lit(value_texts).str.slice(1).str.strip_suffix('"'))
+        .otherwise(None)
+    ).to_series().alias(value_texts.name)
+    if not escaped.any():
         return out
+    quoted = value_texts.filter(escaped)
     decoded = _strings_decoder.decode(b"[" + quoted.str.join(",").cast(pl.Binary).item() + b"]")
-    return out.scatter(is_string.arg_true(), pl.Series(decoded, dtype=pl.String))
+    return out.scatter(escaped.arg_true(), pl.Series(decoded, dtype=pl.String))

@@ -19,6 +19,8 @@ def sort_by_timestamp(events: Events) -> Events:
 
         in:  [b 3s] [a 0s] [c 3s]   →   out: [a 0s] [b 3s] [c 3s]
     """
+    if events["timestamp"].is_sorted():  # most lists already are: a scan, not a sort
+        return events
     return events.sort("timestamp", maintain_order=True)
 
 
