@@ -45,51 +45,59 @@ def parquet_columns(frame: pl.DataFrame) -> pl.DataFrame:
 
 # -- whole columns of timestamps and durations (import fast paths) ---------------------------
 
-_NS: Final = 1_000_000_000
 _EXACT: Final = float(2**50)
+#: `fastaw.timefmt.format_ns` in strftime terms: chrono's ``%.f`` writes 0, 3, 6 or 9
+#: fraction digits exactly as format_ns does (tested against it over the int64 range).
+STAMP_FORMAT: Final = "%Y-%m-%dT%H:%M:%S%.fZ"
 _FORMATS: Final = ("%Y-%m-%dT%H:%M:%S%.fZ", "%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%:z")
 
 
+def stamp_texts(starts: pl.Expr) -> pl.Expr:
+    """`fastaw.timefmt.format_ns` of int64 ns starts."""
+    return starts.cast(pl.Datetime("ns")).dt.strftime(STAMP_FORMAT)
+
+
 def format_starts(starts: list[int]) -> list[bytes]:
-    """`fastaw.timefmt.format_ns` of every start (RFC 3339, ``Z``, 0/3/6/9 digits), as bytes."""
-    frac = pl.col("s") - pl.col("s").floordiv(_NS) * _NS
-    digits = (pl.when(frac == 0).then(pl.lit(""))
-              .when(frac % 1_000_000 == 0)
-              .then(pl.lit(".") + (frac // 1_000_000 + 1000).cast(pl.String).str.slice(1))
-              .when(frac % 1000 == 0)
-              .then(pl.lit(".") + (frac // 1000 + 1_000_000).cast(pl.String).str.slice(1))
-              .otherwise(pl.lit(".") + (frac + _NS).cast(pl.String).str.slice(1)))
-    text = pl.DataFrame({"s": pl.Series(starts, dtype=pl.Int64)}).select(pl.concat_str(
-        pl.from_epoch(pl.col("s").floordiv(_NS), "s").dt.strftime("%Y-%m-%dT%H:%M:%S"),
-        digits, pl.lit("Z"))).to_series()
+    """`fastaw.timefmt.format_ns` of every start, as bytes."""
+    text = pl.DataFrame({"s": pl.Series(starts, dtype=pl.Int64)}).select(
+        stamp_texts(pl.col("s"))).to_series()
     return text.cast(pl.Binary).to_list()
 
 
-def parse_timestamps(texts: list[str]) -> list[int | None]:
-    """ns of each RFC 3339 text in the shapes exports use; None where another parser is needed.
+def parse_timestamps(texts: pl.Series | list[str]) -> pl.Series:
+    """ns of each RFC 3339 text in the shapes exports use; null where another parser is
+    needed.
 
-    Only years 1678–2261 are taken from Polars (which wraps silently outside the int64 ns
-    range); the caller parses the rest (and anything unusual) with `parse_datetime`.
+    First pass: texts that are exactly `format_ns` of what they parse to (fastaw's and
+    aw-server-rust's exports) — proven by formatting the value back, so nothing is taken
+    that `parse_datetime` would read differently. The rest: the other usual shapes, years
+    1678–2261 only (Polars wraps silently outside the int64 ns range); the caller parses
+    whatever is left (and anything unusual) with `parse_datetime`.
     """
     series = pl.Series(texts, dtype=pl.String)
-    safe = (series.str.slice(0, 4).is_between("1678", "2261")
-            & (series.str.len_bytes() <= 40) & (series.str.slice(17, 2) != "60"))
+    parsed = series.str.to_datetime(STAMP_FORMAT, time_unit="ns", strict=False)
+    exact = pl.select(pl.when(parsed.dt.strftime(STAMP_FORMAT) == series)
+                      .then(parsed.dt.epoch("ns"))).to_series()
+    missing = exact.is_null().arg_true()
+    if not len(missing):
+        return exact
+    rest = series.gather(missing)
+    safe = (rest.str.slice(0, 4).is_between(pl.lit("1678"), pl.lit("2261"))
+            & (rest.str.len_bytes() <= 40) & (rest.str.slice(17, 2) != "60"))
     out: pl.Series | None = None
     for fmt in _FORMATS:
-        parsed = series.str.to_datetime(fmt, time_unit="ns", time_zone="UTC", strict=False)
-        out = parsed if out is None else out.fill_null(parsed)
+        found = rest.str.to_datetime(fmt, time_unit="ns", time_zone="UTC", strict=False)
+        out = found if out is None else out.fill_null(found)
         if out.null_count() == 0:
             break
     assert out is not None
-    values: list[int | None] = pl.select(
-        pl.when(safe).then(out.dt.epoch("ns"))).to_series().to_list()
-    return values
+    values = pl.select(pl.when(safe).then(out.dt.epoch("ns"))).to_series()
+    return exact.scatter(missing, values)
 
 
-def nearest_ns(seconds: list[float]) -> list[int | None]:
-    """Nearest ns of each duration below 2**50 ns; None where the exact path is needed."""
+def nearest_ns(seconds: pl.Series | list[float]) -> pl.Series:
+    """Nearest ns of each duration below 2**50 ns; null where the exact path is needed."""
     product = pl.Series(seconds, dtype=pl.Float64) * 1e9
     exact = product.abs() < _EXACT
-    values: list[int | None] = pl.select(
-        pl.when(exact).then(product.round().cast(pl.Int64, strict=False))).to_series().to_list()
-    return values
+    return pl.select(pl.when(exact).then(product.round().cast(pl.Int64, strict=False))
+                     ).to_series()

@@ -2,7 +2,8 @@
 
 All or nothing: pass one reads the whole file through its format's reader (which raises a
 400 `BadRequest` naming the first bad record) and *stages* the validated events in a
-spool file — compact msgpack frames, in memory up to `SPOOL_MEMORY` and on disk beyond —
+spool file — Arrow IPC frames of rendered rows (`fastaw.exchange.batch`), in memory up to
+`SPOOL_MEMORY` and on disk beyond —
 so a file of any size is parsed exactly once and never held whole. Pass two is one writer
 operation: it creates the missing buckets and inserts the staged events in a single LMDB
 transaction, committed durably before the caller is answered; any error aborts it and
@@ -26,19 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
-import msgspec
-
 from fastaw.errors import BadRequest
 from fastaw.exchange.items import BucketItem, Item
 from fastaw.exchange.jsonfmt import is_envelope, read_envelope
-from fastaw.exchange.wire import VECTOR_MIN
 from fastaw.models import Bucket
 from fastaw.storage.bulk import BulkInserter, create_or_get
 from fastaw.storage.mutations import Writes
 
 SPOOL_MEMORY: Final = 16 << 20
 IMPORT_FORMATS: Final = ("json", "ndjson", "parquet", "csv")
-_frame_decoder: Final = msgspec.msgpack.Decoder(tuple[int, list[int], list[int], list[bytes]])
 Progress = Callable[[int], None]
 
 
@@ -59,7 +56,7 @@ class ImportSummary:
 
 
 class Staged:
-    """Validated buckets and events, spooled, ready for `apply`."""
+    """Validated buckets and events, spooled (Arrow IPC per batch), ready for `apply`."""
 
     def __init__(self, spool_dir: str | Path | None = None) -> None:
         self.buckets: dict[str, Bucket | None] = {}
@@ -80,21 +77,26 @@ class Staged:
             if item.bucket is not None and self.buckets[item.bucket_id] is None:
                 self.buckets[item.bucket_id] = item.bucket
             return
-        if not item.starts:
+        frame = item.frame
+        if not frame.height:
             return
-        index = self.positions[item.bucket_id]
-        frame = msgspec.msgpack.encode((index, item.starts, item.durations, item.datas))
-        self._index.append((index, min(item.starts), self._size, len(frame)))
-        self._spool.write(frame)
-        self._size += len(frame)
-        self.events += len(item.starts)
+        from fastaw.exchange.batch import to_ipc
 
-    def frames(self) -> Iterator[tuple[int, list[int], list[int], list[bytes]]]:
-        """The staged batches — (bucket index, starts, durations, datas) — per bucket in
-        ascending time (exports list events newest first; ascending inserts pack pages)."""
-        for _, _, offset, size in sorted(self._index):
+        index = self.positions[item.bucket_id]
+        blob = to_ipc(frame)
+        self._index.append((index, frame["start"][0], self._size, len(blob)))
+        self._spool.write(blob)
+        self._size += len(blob)
+        self.events += frame.height
+
+    def frames(self) -> Iterator[tuple[int, Any]]:
+        """The staged batches — (bucket index, frame) — per bucket in ascending time
+        (exports list events newest first; ascending inserts pack pages)."""
+        from fastaw.exchange.batch import from_ipc
+
+        for index, _, offset, size in sorted(self._index):
             self._spool.seek(offset)
-            yield _frame_decoder.decode(self._spool.read(size))
+            yield index, from_ipc(self._spool.read(size))
 
     def close(self) -> None:
         self._spool.close()
@@ -118,16 +120,13 @@ class Staged:
                 nums.append(create_or_get(writes, bucket)[0])
                 summary.buckets_created.append(bucket_id)
         inserters: dict[int, BulkInserter] = {}
-        for index, starts, durations, datas in self.frames():
+        from fastaw.exchange.batch import FrameBatch
+
+        for index, frame in self.frames():
             inserter = inserters.get(index)
             if inserter is None:
                 inserter = inserters[index] = BulkInserter(writes, nums[index])
-            stamps = None
-            if len(starts) >= VECTOR_MIN:
-                from fastaw.exchange.columns import format_starts
-
-                stamps = format_starts(starts)
-            counts = inserter.add(starts, durations, datas, stamps)
+            counts = inserter.add_rendered(FrameBatch(frame))
             summary.events_imported += counts.inserted
             summary.events_skipped += counts.skipped
             if progress is not None:

@@ -1,14 +1,17 @@
 """What every import reader yields: bucket announcements and batches of validated events.
 
-Event batches are columns (starts, durations, data) rather than objects: whole histories
-pass through here, and a tuple of three lists costs nothing per event.
+Event batches are Polars frames (`fastaw.exchange.batch.finish`: start, duration and the
+rendered event JSON after the id) rather than objects: whole histories pass through here.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
 from fastaw.models import Bucket
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 class BucketItem(NamedTuple):
@@ -19,12 +22,10 @@ class BucketItem(NamedTuple):
 
 
 class EventsItem(NamedTuple):
-    """Validated events of one bucket: start (ns), duration (ns), canonical data JSON."""
+    """Validated events of one bucket, ascending by start (`fastaw.exchange.batch.COLUMNS`)."""
 
     bucket_id: str
-    starts: list[int]
-    durations: list[int]
-    datas: list[bytes]
+    frame: pl.DataFrame
 
 
 Item: TypeAlias = BucketItem | EventsItem

@@ -107,7 +107,7 @@ def _event_slices(raw: memoryview, where: str, bucket_id: str) -> Iterator[Event
     pos = 0
     while pos < end and raw[pos] in _WS:
         pos += 1
-    if end - pos == 4 and raw[pos:end] == b"null":  # (never copy the whole array)
+    if end - pos == 4 and bytes(raw[pos:end]) == b"null":  # (never copy the whole array)
         return
     if raw[pos:pos + 1].tobytes() != b"[":
         raise BadRequest(f"Invalid import file: {where} must be an array of events")

@@ -31,7 +31,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import msgspec
 import platformdirs
@@ -229,9 +229,9 @@ class Source:
 
                 parsed = parse_timestamps(firsts)
                 ns = nearest_ns([float(x) for x in seconds])
-                if None in parsed or None in ns:
+                if parsed.null_count() or ns.null_count():
                     return None
-                starts, durations = cast(list[int], parsed), cast(list[int], ns)
+                starts, durations = parsed.to_list(), ns.to_list()
             datas = canonical_datas([text.encode() for text in texts], _no_place, 0)
         except (BadRequest, ValueError, TypeError):
             return None

@@ -27,12 +27,14 @@ import msgspec
 from fastaw.errors import BadRequest
 from fastaw.exchange.items import BucketItem, Item
 from fastaw.exchange.selection import Selection, bucket_json
-from fastaw.exchange.wire import WireBucket, events_of, to_bucket
+from fastaw.exchange.wire import WireBucket, columns_of, to_bucket
 from fastaw.storage import Env
 
 BLOCK_BYTES: Final = 1 << 22
 _BUCKET: Final = attrgetter("bucket")
 _TIMESTAMP: Final = attrgetter("timestamp")
+_DURATION: Final = attrgetter("duration")
+_DATA: Final = attrgetter("data")
 
 
 def export_lines(env: Env, selection: Selection) -> Iterator[bytes]:
@@ -120,17 +122,20 @@ def read_lines(stream: IO[bytes]) -> Iterator[Item]:
             return f"line {numbers[index]}" + (f" (`{field}`)" if field else "")
 
         base = 0
-        for key, run in groupby(lines, key=_BUCKET):
-            group = list(run)
+        for key, run in groupby(list(map(_BUCKET, lines))):
+            size = len(list(run))
+            group = lines[base:base + size]
             if type(key) is not str:  # bucket lines (equal ones repeated are grouped too)
                 for offset, line in enumerate(group):
                     meta = cast(_NdBucket, line.bucket)
                     bucket = to_bucket(meta.id or "", meta, place(base + offset, ""))
                     yield BucketItem(bucket.id, bucket)
             else:
-                if None in map(_TIMESTAMP, group):
-                    offset = [line.timestamp for line in group].index(None)
+                texts = list(map(_TIMESTAMP, group))
+                if None in texts:
+                    offset = texts.index(None)
                     raise BadRequest(f"Invalid NDJSON at {place(base + offset, '')}: an event "
                                      "line needs `timestamp` and `data`")
-                yield events_of(group, place, base, key)
-            base += len(group)
+                yield columns_of(cast(list[str], texts), list(map(_DURATION, group)),
+                                 list(map(_DATA, group)), place, base, key)
+            base += size

@@ -31,16 +31,11 @@ import msgspec
 import polars as pl
 
 from fastaw.errors import BadRequest
-from fastaw.exchange.columns import PARQUET_SCHEMA, page_frame, parquet_columns
+from fastaw.exchange.batch import canonical_series, finish
+from fastaw.exchange.columns import PARQUET_SCHEMA, nearest_ns, page_frame, parquet_columns
 from fastaw.exchange.items import BucketItem, EventsItem, Item
 from fastaw.exchange.selection import Selection, buckets_map_json
-from fastaw.exchange.wire import (
-    SAFE,
-    WireBucket,
-    canonical_datas,
-    check_event,
-    to_bucket,
-)
+from fastaw.exchange.wire import WireBucket, check_range, to_bucket
 from fastaw.storage import Env
 from fastaw.timefmt import seconds_to_ns
 
@@ -257,8 +252,13 @@ def _durations(batch: pl.DataFrame, where: str) -> pl.Series:
         return column.dt.total_nanoseconds()
     if not column.dtype.is_numeric():
         raise BadRequest(f"{where}: column `duration` must be numeric (seconds)")
-    seconds = column.cast(pl.Float64).to_list()
-    return pl.Series([None if x is None else seconds_to_ns(x) for x in seconds], dtype=pl.Int64)
+    seconds = column.cast(pl.Float64)
+    durations = nearest_ns(seconds)
+    exact = (durations.is_null() & seconds.is_not_null()).arg_true()
+    if len(exact):  # huge or not finite: the exact scalar conversion (or its error)
+        durations = durations.scatter(exact, [seconds_to_ns(x) for x in
+                                              seconds.gather(exact).to_list()])
+    return durations
 
 
 def _batch_events(batch: pl.DataFrame, where: str, first_row: int) -> Iterator[EventsItem]:
@@ -280,16 +280,17 @@ def _batch_events(batch: pl.DataFrame, where: str, first_row: int) -> Iterator[E
                          "duration and data must not be null")
     for (bucket_id,), part in frame.partition_by("bucket", as_dict=True,
                                                  maintain_order=True).items():
-        rows = part["row"].to_list()
+        rows: list[int] = []
 
-        def place(i: int, field: str, rows: list[int] = rows) -> str:
+        def place(i: int, field: str, part: pl.DataFrame = part, rows: list[int] = rows
+                  ) -> str:
+            if not rows:
+                rows.extend(part["row"].to_list())
             return f"{where} row {rows[i]}" + (f" (`{field}`)" if field else "")
 
-        starts = part["start"].to_list()
-        durations = part["duration"].to_list()
-        texts = [text.encode() for text in part["data"].to_list()]
-        datas = canonical_datas(texts, place, 0)
-        if max(map(abs, starts)) > SAFE or max(map(abs, durations)) > SAFE:
-            for i, (start, duration) in enumerate(zip(starts, durations, strict=True)):
-                check_event(start, duration, place(i, ""))
-        yield EventsItem(str(bucket_id), starts, durations, datas)
+        texts = part["data"]
+        data = canonical_series(texts, lambda texts=texts: [  # type: ignore[misc]
+            text.encode() for text in texts.to_list()], place, 0)
+        check_range(part["start"], part["duration"], place, 0)
+        yield EventsItem(str(bucket_id), finish(pl.DataFrame(
+            {"start": part["start"], "duration": part["duration"], "data": data})))

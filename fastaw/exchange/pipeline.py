@@ -40,11 +40,12 @@ PIPELINE_PARQUET_BYTES: Final = 4 << 20  # ≈ 150k events: Parquet is compact
 QUEUE_DEPTH: Final = 8  # batches in flight between the reader and the writer
 _BUCKET, _EVENTS, _DONE, _BAD, _FAILED = b"B", b"E", b"D", b"X", b"Z"
 _bucket_decoder: Final = msgspec.msgpack.Decoder(tuple[str, Bucket | None])
-_events_decoder: Final = msgspec.msgpack.Decoder(tuple[str, list[int], list[int], list[bytes]])
+_events_decoder: Final = msgspec.msgpack.Decoder(tuple[str, bytes])
 
 
 def _produce(path: str, fmt: str | None, conn: Connection) -> None:
     """The child: read and validate the file, sending every item; then DONE or the error."""
+    from fastaw.exchange.batch import to_ipc
     from fastaw.exchange.importer import read_file
 
     encode = msgspec.msgpack.encode
@@ -52,9 +53,8 @@ def _produce(path: str, fmt: str | None, conn: Connection) -> None:
         for item in read_file(Path(path), fmt):
             if isinstance(item, BucketItem):
                 conn.send_bytes(_BUCKET + encode((item.bucket_id, item.bucket)))
-            elif item.starts:
-                conn.send_bytes(_EVENTS + encode(
-                    (item.bucket_id, item.starts, item.durations, item.datas)))
+            elif item.frame.height:
+                conn.send_bytes(_EVENTS + encode((item.bucket_id, to_ipc(item.frame))))
         conn.send_bytes(_DONE)
     except FastawError as exc:
         conn.send_bytes(_BAD + exc.message.encode())
@@ -117,7 +117,7 @@ class Pipelined:
         nums: dict[str, int] = {}
         inserters: dict[str, BulkInserter] = {}
         metadata: dict[str, Bucket | None] = {}
-        waiting: dict[str, list[tuple[list[int], list[int], list[bytes]]]] = {}
+        waiting: dict[str, list[bytes]] = {}
 
         def resolve(bucket_id: str) -> int | None:
             if bucket_id in nums:
@@ -134,36 +134,36 @@ class Pipelined:
                 return None
             return nums[bucket_id]
 
-        def insert(bucket_id: str, starts: list[int], durations: list[int],
-                   datas: list[bytes]) -> None:
-            from fastaw.exchange.columns import format_starts
+        def insert(bucket_id: str, blob: bytes) -> None:
+            from fastaw.exchange.batch import FrameBatch, from_ipc
 
             inserter = inserters.get(bucket_id)
             if inserter is None:
                 inserter = inserters[bucket_id] = BulkInserter(writes, nums[bucket_id])
-            counts = inserter.add(starts, durations, datas, format_starts(starts))
+            batch = FrameBatch(from_ipc(blob))
+            counts = inserter.add_rendered(batch)
             summary.events_imported += counts.inserted
             summary.events_skipped += counts.skipped
-            self.events += len(starts)
+            self.events += len(batch)
             if progress is not None:
-                progress(len(starts))
+                progress(len(batch))
 
         while True:
             message = self._receive()
             kind, body = message[:1], message[1:]
             if kind == _EVENTS:
-                bucket_id, starts, durations, datas = _events_decoder.decode(body)
+                bucket_id, blob = _events_decoder.decode(body)
                 if resolve(bucket_id) is None:
-                    waiting.setdefault(bucket_id, []).append((starts, durations, datas))
+                    waiting.setdefault(bucket_id, []).append(blob)
                 else:
-                    insert(bucket_id, starts, durations, datas)
+                    insert(bucket_id, blob)
             elif kind == _BUCKET:
                 bucket_id, bucket = _bucket_decoder.decode(body)
                 if metadata.get(bucket_id) is None:
                     metadata[bucket_id] = bucket
                 if resolve(bucket_id) is not None:
-                    for batch in waiting.pop(bucket_id, []):
-                        insert(bucket_id, *batch)
+                    for blob in waiting.pop(bucket_id, []):
+                        insert(bucket_id, blob)
             elif kind == _DONE:
                 break
             elif kind == _BAD:

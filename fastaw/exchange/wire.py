@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final, cast
+from operator import attrgetter
+from typing import Any, Final
 
 import msgspec
 
@@ -28,6 +29,9 @@ JSONObject = dict[str, Any]
 SAFE: Final = 2**62  # |start|, |duration| below this: start + duration cannot overflow
 _canonical: Final = msgspec.json.Encoder(order="sorted")
 _objects: Final = msgspec.json.Decoder(list[dict[str, Any]])
+_TIMESTAMP: Final = attrgetter("timestamp")
+_DURATION: Final = attrgetter("duration")
+_DATA: Final = attrgetter("data")
 
 
 class WireEvent(msgspec.Struct, gc=False):
@@ -53,54 +57,79 @@ def json_place(path: str) -> Place:
     return lambda i, field: f"{path}[{i}]" + (f".{field}" if field else "")
 
 
-VECTOR_MIN: Final = 256  # below this many events, Polars' per-call overhead isn't worth it
-
-
 def events_of(wires: Sequence[Any], place: Place, base: int, bucket_id: str) -> EventsItem:
     """Validate decoded events (`WireEvent`s, or anything with its three attributes);
-    ``place(base + i, field)`` names event i in a 400.
-
-    Large batches parse timestamps and convert durations column-wise (Polars); every value
-    the fast paths leave out (unusual shapes, out-of-range years, huge durations) and every
-    error goes through the scalar functions, so results and messages are the same.
-    """
-    return columns_of([wire.timestamp for wire in wires], [wire.duration for wire in wires],
-                      [wire.data for wire in wires], place, base, bucket_id)
+    ``place(base + i, field)`` names event i in a 400."""
+    return columns_of(list(map(_TIMESTAMP, wires)), list(map(_DURATION, wires)),
+                      list(map(_DATA, wires)), place, base, bucket_id)
 
 
 def columns_of(texts: list[str], seconds: list[float], raws: Sequence[Any], place: Place,
                base: int, bucket_id: str) -> EventsItem:
     """`events_of` on columns: timestamp texts, durations in seconds, data JSON texts."""
-    datas = canonical_datas(raws, place, base)
-    starts: list[int | None]
-    durations: list[int | None]
-    if len(texts) >= VECTOR_MIN:
-        from fastaw.exchange.columns import nearest_ns, parse_timestamps
+    import polars as pl
 
-        starts, durations = parse_timestamps(texts), nearest_ns(seconds)
-    else:
-        starts, durations = [None] * len(texts), [None] * len(texts)
-    for i, start in enumerate(starts):
-        if start is None:
+    from fastaw.exchange.batch import canonical_series, finish
+
+    try:
+        data = pl.Series(list(map(bytes, raws)), dtype=pl.Binary).cast(pl.String)
+    except pl.exceptions.PolarsError:  # not UTF-8: the row-by-row check names the row
+        canonical_datas(raws, place, base)
+        raise
+    data = canonical_series(data, lambda: raws, place, base)
+    starts = checked_starts(pl.Series(texts, dtype=pl.String), place, base)
+    durations = checked_durations(pl.Series(seconds, dtype=pl.Float64), place, base)
+    check_range(starts, durations, place, base)
+    return EventsItem(bucket_id, finish(pl.DataFrame(
+        {"start": starts, "duration": durations, "data": data})))
+
+
+def checked_starts(texts: Any, place: Place, base: int) -> Any:
+    """ns of every timestamp text (a String series); 400 naming the first bad one.
+
+    Polars parses the usual shapes; every other text goes through `parse_datetime`.
+    """
+    from fastaw.exchange.columns import parse_timestamps
+
+    starts = parse_timestamps(texts)
+    if starts.null_count():
+        where = starts.is_null().arg_true().to_list()
+        values = []
+        for i in where:
             try:
-                starts[i] = parse_datetime(texts[i])
-            except ValueError as exc:
+                values.append(parse_datetime(texts[i]))
+            except (ValueError, TypeError) as exc:
                 raise BadRequest(f"Invalid timestamp at {place(base + i, 'timestamp')}: {exc}"
                                  ) from None
-    for i, duration in enumerate(durations):
-        if duration is None:
+        starts = starts.scatter(where, values)
+    return starts
+
+
+def checked_durations(seconds: Any, place: Place, base: int) -> Any:
+    """ns of every duration in seconds (a Float64 series); 400 naming the first bad one."""
+    from fastaw.exchange.columns import nearest_ns
+
+    durations = nearest_ns(seconds)
+    if durations.null_count():
+        where = durations.is_null().arg_true().to_list()
+        values = []
+        for i in where:
             try:
-                durations[i] = seconds_to_ns(seconds[i])
-            except ValueError as exc:
+                values.append(seconds_to_ns(seconds[i]))
+            except (ValueError, TypeError) as exc:
                 raise BadRequest(f"Invalid duration at {place(base + i, 'duration')}: {exc}"
                                  ) from None
-    done_starts = cast(list[int], starts)
-    done_durations = cast(list[int], durations)
-    if done_durations and (max(done_durations) > SAFE or min(done_durations) < -SAFE or
-                           max(done_starts) > SAFE or min(done_starts) < -SAFE):
-        for i, (start, duration) in enumerate(zip(done_starts, done_durations, strict=True)):
+        durations = durations.scatter(where, values)
+    return durations
+
+
+def check_range(starts: Any, durations: Any, place: Place, base: int) -> None:
+    """400 naming the first event whose end is outside the ns range (int64 series)."""
+    if len(starts) and (starts.max() > SAFE or starts.min() < -SAFE or
+                        durations.max() > SAFE or durations.min() < -SAFE):
+        for i, (start, duration) in enumerate(zip(starts.to_list(), durations.to_list(),
+                                                  strict=True)):
             check_event(start, duration, place(base + i, ""))
-    return EventsItem(bucket_id, done_starts, done_durations, datas)
 
 
 def canonical_datas(raws: Sequence[Any], place: Place, base: int) -> list[bytes]:

@@ -19,9 +19,9 @@ from __future__ import annotations
 import operator
 import struct
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice, repeat
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Protocol
 
 from fastaw.models import Bucket, BucketStats, encode_durations
 from fastaw.storage import keys
@@ -122,6 +122,22 @@ def _neg(key: bytes) -> _Desc:
     return _Desc(key)
 
 
+class Rendered(Protocol):
+    """A batch of new events that renders its own event JSON (`BulkInserter.add_rendered`).
+
+    Rows are in ascending start order. ``datas`` (canonical data JSON of every row) is
+    asked for only when duplicates are possible; ``events(ids, keep)`` is the event JSON
+    (`fastaw.models.render_event`) of rows ``keep`` (ascending indexes) with these ids.
+    """
+
+    starts: list[int]
+    durations: list[int]
+
+    def datas(self) -> Sequence[bytes]: ...
+
+    def events(self, ids: range, keep: list[int]) -> list[bytes]: ...
+
+
 class InsertCounts(NamedTuple):
     inserted: int
     skipped: int
@@ -162,33 +178,53 @@ class BulkInserter:
             stamps: Sequence[bytes] | None = None) -> InsertCounts:
         """Insert one batch; ``stamps``, when given, must be ``format_ns(start)`` of each row
         (a caller with a vectorized formatter saves the per-row call)."""
+
+        def render(ids: range, keep: list[int]) -> list[bytes]:
+            get = _getter(keep)
+            texts = [format_ns(starts[i]).encode() for i in keep] if stamps is None \
+                else get(stamps)
+            kept_durations = get(durations)
+            return [_EVENT % row for row in zip(
+                ids, texts, encode_durations(kept_durations), get(datas), strict=True)]
+
+        return self._insert(starts, durations, lambda: datas, render, ascending=False)
+
+    def add_rendered(self, batch: Rendered) -> InsertCounts:
+        """Insert a batch whose rows are in ascending start order and which renders its
+        own event JSON (`Rendered`; the importers' column-wise path)."""
+        return self._insert(batch.starts, batch.durations, batch.datas, batch.events,
+                            ascending=True)
+
+    def _insert(self, starts: Sequence[int], durations: Sequence[int],
+                datas: Callable[[], Sequence[bytes]],
+                render: Callable[[range, list[int]], list[bytes]], *, ascending: bool
+                ) -> InsertCounts:
         writes, num = self.writes, self.num
         env, txn = writes.env, writes.txn
         keep = self._fresh(starts, durations, datas)
         if not keep:
             return InsertCounts(0, len(starts))
-        # ascending keys fill B-tree pages (LMDB splits an appended-to page at its end);
-        # descending inserts (exports are newest first) would leave them half empty
-        keep.sort(key=starts.__getitem__)
-        get = operator.itemgetter(*keep) if len(keep) > 1 else (lambda seq: (seq[keep[0]],))
-        kept_starts = list(get(starts))
-        kept_durations = list(get(durations))
-        kept_datas = get(datas)
-        texts = [format_ns(start).encode() for start in kept_starts] if stamps is None \
-            else get(stamps)
+        if not ascending:
+            # ascending keys fill B-tree pages (LMDB splits an appended-to page at its end);
+            # descending inserts (exports are newest first) would leave them half full
+            keep.sort(key=starts.__getitem__)
+        if len(keep) == len(starts) and ascending:
+            kept_starts, kept_durations = starts, durations
+        else:
+            get = _getter(keep)
+            kept_starts, kept_durations = get(starts), get(durations)
         raw_next = txn.get(b"next_id", db=env.meta)
         first_id = max(1, keys.read_u64(raw_next) if raw_next is not None else 1)
         ids = range(first_id, first_id + len(keep))
-        # column-wise: map/zip run in C, only the event JSON is formatted per row
-        flipped = [start + keys.SIGN for start in kept_starts]
-        prefixes = list(map(_PREFIX.pack, repeat(num), flipped))
-        row_keys = list(map(operator.add, prefixes, map(_TAIL.pack, map(
-            operator.sub, repeat(keys.MAX_U64), ids))))
-        rendered = [_EVENT % row for row in zip(
-            ids, texts, encode_durations(kept_durations), kept_datas, strict=True)]
+        rendered = render(ids, keep)
+        # column-wise: map/zip run in C; only the event JSON is formatted per row
+        flipped = list(map(operator.add, kept_starts, repeat(keys.SIGN)))
+        row_keys = list(map(_KEY.pack, repeat(num), flipped,
+                            map(operator.sub, repeat(keys.MAX_U64), ids)))
         values = list(map(operator.add, map(_DURATION.pack, kept_durations), rendered))
         with txn.cursor(db=env.events) as cursor:
             cursor.putmulti(zip(row_keys, values, strict=True))
+        prefixes = map(_PREFIX.pack, repeat(num), flipped)
         with txn.cursor(db=env.ids) as cursor:
             cursor.putmulti(zip(map(_TAIL.pack, ids), prefixes, strict=True))
         txn.put(b"next_id", keys.u64(first_id + len(keep)), db=env.meta)
@@ -200,16 +236,17 @@ class BulkInserter:
         stats.end = end if stats.end is None else max(stats.end, end)
         stats.anchor = None
         writes._put_stats(num, stats)
-        for window in _windows(kept_starts):
+        ordered = kept_starts if isinstance(kept_starts, list) else list(kept_starts)
+        for window in _windows(ordered):
             writes.touched.add(keys.window_key(num, window))
-        low, high = min(kept_starts), max(kept_starts)
+        low, high = ordered[0], ordered[-1]
         if self.new is not None:
             low, high = min(low, self.new[0]), max(high, self.new[1])
         self.new = (low, high)
         return InsertCounts(len(keep), len(starts) - len(keep))
 
-    def _fresh(self, starts: Sequence[int], durations: Sequence[int], datas: Sequence[bytes]
-               ) -> list[int]:
+    def _fresh(self, starts: Sequence[int], durations: Sequence[int],
+               datas_of: Callable[[], Sequence[bytes]]) -> list[int]:
         """Indexes of the rows that duplicate neither a stored row nor an earlier row."""
         repeats = len(set(starts)) != len(starts)
         low, high = min(starts), max(starts)
@@ -218,6 +255,7 @@ class BulkInserter:
             return list(range(len(starts)))  # nothing stored or seen can be equal
         seen: set[tuple[int, int, bytes]] = set()
         keep: list[int] = []
+        datas = datas_of()
         txn, num = self.writes.txn, self.num
         with txn.cursor(db=self.writes.env.events) as cursor:
             for i, start in enumerate(starts):
@@ -233,6 +271,14 @@ class BulkInserter:
                     seen.add(signature)
                 keep.append(i)
         return keep
+
+
+def _getter(keep: list[int]) -> Callable[[Sequence[Any]], list[Any]]:
+    """Picks the rows ``keep`` (indexes) of a column, in C."""
+    if len(keep) == 1:
+        return lambda seq: [seq[keep[0]]]
+    pick = operator.itemgetter(*keep)
+    return lambda seq: list(pick(seq))
 
 
 def _windows(ascending: list[int]) -> Iterator[int]:
