@@ -1,0 +1,102 @@
+"""Answers memoized in a query's data dictionary equal answers computed afresh.
+
+Inside a query, per-text answers (``data[key]``, categorize per rule set, URL splits, merge
+keys, regex matches) are remembered by code and carried over to rewritten texts, for as
+long as the worker's dictionary lives. These properties run the dashboard's chains of
+transforms over several lists that share texts, inside one dictionary (so later lists
+find earlier answers, some carried, some partial), and compare every result with the same
+chain run without a memo (which the other test modules check against the scalar
+reference).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastaw import transforms as tf
+from fastaw.transforms.dictionary import query_dictionary
+from tests.reference_transforms import Ev
+from tests.strategies import canon, event_lists, from_frame, to_frame
+
+RULES: list[Any] = [
+    [["Work"], {"type": "regex", "regex": "Docs|vim"}],
+    [["Work", "Code"], {"type": "regex", "regex": r"\.py$", "select_keys": ["title"]}],
+    [["Web"], {"type": "regex", "regex": "(?i)firefox"}],
+    [["Other"], {"type": "none"}],
+]
+TAGS: list[Any] = [["a", {"type": "regex", "regex": "a"}], ["b", {"type": "regex", "regex": "b"}]]
+
+pool = st.sampled_from
+memo_datas = st.fixed_dictionaries(
+    {},
+    optional={
+        "app": pool(["x", "Firefox", "a b", 1]),
+        "title": pool(["a", "vim - a.py", "Docs", "", 1.0, "b\\c"]),
+        "url": pool(["https://www.a.org/x?y=1", "http://b.com", "not a url",
+                     "https://c.io/%7Ex", "HTTP://D.org/./y", 5]),
+        "$category": pool([["Old"]]),
+    },
+)
+
+Chain = list[Callable[[Any], Any]]
+CHAINS: dict[str, Chain] = {
+    "categorize, merge by app and title, then by app": [
+        lambda f: tf.categorize(f, RULES),
+        lambda f: tf.merge_events_by_keys(f, ["app", "title"]),
+        lambda f: tf.merge_events_by_keys(f, ["app"]),
+    ],
+    "categorize, merge by category": [
+        lambda f: tf.categorize(f, RULES),
+        lambda f: tf.merge_events_by_keys(f, ["$category"]),
+    ],
+    "categorize, tag, merge by tags": [
+        lambda f: tf.categorize(f, RULES),
+        lambda f: tf.tag(f, TAGS),
+        lambda f: tf.merge_events_by_keys(f, ["$tags"]),
+    ],
+    "split urls, merge by domain": [
+        tf.split_url_events,
+        lambda f: tf.merge_events_by_keys(f, ["$domain"]),
+    ],
+    "split urls twice, merge by url and title": [
+        tf.split_url_events,
+        tf.split_url_events,
+        lambda f: tf.merge_events_by_keys(f, ["url", "title"]),
+    ],
+    "regex and value filters": [
+        lambda f: tf.filter_keyvals_regex(f, "title", "a"),
+        lambda f: tf.filter_keyvals(f, "app", ["x", 1.0]),
+    ],
+    "filter, categorize, merge by title": [
+        lambda f: tf.exclude_keyvals(f, "app", ["a b"]),
+        lambda f: tf.categorize(f, RULES),
+        lambda f: tf.merge_events_by_keys(f, ["title"]),
+    ],
+}
+
+
+def _run(chain: Chain, events: list[Ev]) -> list[tuple[int | None, int, int, str]]:
+    frame = to_frame(events)
+    for step in chain:
+        frame = step(frame)
+    return canon(from_frame(frame))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(event_lists(max_size=10, data=memo_datas), min_size=1, max_size=4),
+       st.permutations(list(CHAINS)))
+def test_memoized_answers_equal_fresh_ones(lists: list[list[Ev]], order: list[str]) -> None:
+    fresh = {(name, i): _run(CHAINS[name], events)
+             for name in CHAINS for i, events in enumerate(lists)}
+    with query_dictionary(fresh=True):
+        for i, events in enumerate(lists):
+            for name in order:
+                assert _run(CHAINS[name], events) == fresh[(name, i)], name
+        # and once more, everything known now
+        for i, events in enumerate(lists):
+            for name in order:
+                assert _run(CHAINS[name], events) == fresh[(name, i)], name
