@@ -36,6 +36,8 @@ from fastaw.errors import FastawError, ForwardedError, QueryTimeout, ServiceUnav
 log = logging.getLogger("fastaw.pool")
 GRACE_SECONDS: Final = 5.0
 NICENESS: Final = 10
+ALLOCATOR_ENV: Final = "_RJEM_MALLOC_CONF"
+ALLOCATOR_CONF: Final = "dirty_decay_ms:0,muzzy_decay_ms:0"
 PARENT_POLL_SECONDS: Final = 1.0
 
 _source: Any = None
@@ -103,6 +105,10 @@ class _Slot:
 
     def executor(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._executor is None:
+            # Polars' allocator (jemalloc) reads this when the new process starts: give freed
+            # pages back at once, so a worker's memory is what its data needs, not the high
+            # water mark of its last big query (unless the operator chose otherwise).
+            os.environ.setdefault(ALLOCATOR_ENV, ALLOCATOR_CONF)
             self._executor = concurrent.futures.ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
