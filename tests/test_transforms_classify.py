@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -223,6 +224,19 @@ def test_native_and_fallback_agree(text: str, pattern: str) -> None:
     """Polars (Rust regex crate) and the translated Python pattern agree."""
     native = compile_regex(pattern).search_one(text)
     assert (re.search(translate(pattern), text) is not None) is native
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.text("abAé. |", max_size=6), max_size=6),
+    st.sampled_from(["a", "ab|b", "A|é", "a a|b", "é b|aa|A", "a.|b", "a|"]),
+)
+def test_word_alternations_match_like_the_regex(texts: list[str], pattern: str) -> None:
+    """Plain word alternations are searched with Aho-Corasick: the same answers."""
+    regex = compile_regex(pattern)
+    assert (regex.literals is not None) is ("." not in pattern and not pattern.endswith("|"))
+    values = pl.Series([*texts, None], dtype=pl.String)
+    assert regex.search(values).to_list() == values.str.contains(pattern).fill_null(False).to_list()
 
 
 # --- properties ------------------------------------------------------------------------------

@@ -276,9 +276,14 @@ class Regex:
     pattern: str
     native: str | None
     fallback: re.Pattern[str] | None
+    literals: tuple[str, ...] | None = None
 
     def search(self, values: pl.Series) -> pl.Series:
         """One bool per string of ``values`` (null → False), evaluated by the chosen engine."""
+        if self.literals is not None:
+            # a case-sensitive alternation of plain words: Aho-Corasick finds the same
+            # matches as the regex, several times faster
+            return values.str.contains_any(list(self.literals)).fill_null(False)
         if self.native is not None:
             return values.str.contains(self.native).fill_null(False)
         assert self.fallback is not None
@@ -307,7 +312,7 @@ def compile_regex(pattern: str, ignore_case: bool = False) -> Regex:
             pl.Series([""], dtype=pl.String).str.contains(full)
         except pl.exceptions.PolarsError as exc:
             raise RegexCompileError(pattern, _polars_detail(str(exc))) from None
-        return Regex(pattern, full, None)
+        return Regex(pattern, full, None, _literal_alternation(full))
     try:
         translated = translate(full)
     except (_Unsupported, ValueError) as exc:
@@ -316,6 +321,19 @@ def compile_regex(pattern: str, ignore_case: bool = False) -> Regex:
         return Regex(pattern, None, re.compile(translated))
     except (re.error, OverflowError, ValueError) as exc:
         raise RegexCompileError(pattern, str(exc)) from None
+
+
+_METACHARACTERS: Final = frozenset("\\.+*?()|[]{}^$#&-~")
+
+
+def _literal_alternation(pattern: str) -> tuple[str, ...] | None:
+    """The words of ``a|bc|d`` when the pattern is nothing but plain words (no flags,
+    escapes, classes or anything else a regex engine would treat specially), else None."""
+    words = tuple(pattern.split("|"))
+    if any(not word or not word.isprintable() or _METACHARACTERS.intersection(word)
+           for word in words):
+        return None
+    return words
 
 
 def _polars_detail(message: str) -> str:
