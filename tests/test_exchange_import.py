@@ -163,6 +163,26 @@ def test_csv_errors_name_the_line(tmp_path: Path, row: str, message: str) -> Non
 
 
 @settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=30))
+def test_exact_stamps_are_kept_only_when_they_are_the_stored_form(values: list[int]) -> None:
+    import polars as pl
+
+    from fastaw.exchange.columns import parse_stamps
+
+    texts = [format_ns(ns) for ns in values]
+    texts += [t.replace("Z", "+00:00") for t in texts]  # parsed, never kept as the stamp
+    texts += [t[:-1] + ("000Z" if "." in t else ".000Z") for t in texts[:len(values)]]
+    texts += ["2024-02-30T00:00:00Z", "2024-01-01T00:00:60Z", "10000-01-01T00:00:00Z"]
+    parsed, stamps = parse_stamps(pl.Series(texts, dtype=pl.String))
+    for text, ns, stamp in zip(texts, parsed, stamps, strict=True):
+        if ns is not None:
+            assert ns == parse_datetime(text)
+        if stamp is not None:
+            assert stamp == text == format_ns(parse_datetime(text))
+    assert stamps[:len(values)].null_count() == 0
+
+
+@settings(max_examples=50, deadline=None)
 @given(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=50))
 def test_column_wise_time_paths_agree_with_the_scalar_ones(values: list[int]) -> None:
     from fastaw.exchange.columns import format_starts, nearest_ns, parse_timestamps

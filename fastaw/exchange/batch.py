@@ -51,13 +51,21 @@ def canonical_series(texts: pl.Series, raws: Callable[[], Sequence[Any]], place:
 
 
 def finish(frame: pl.DataFrame) -> pl.DataFrame:
-    """A validated frame (start, duration, data) as `COLUMNS`, in ascending start order
-    (stable: rows with one start keep the file's order)."""
+    """A validated frame (start, duration, data; optionally ``stamp``, the stored text of
+    each start where the file had it already, else null) as `COLUMNS`, in ascending start
+    order (stable: rows with one start keep the file's order)."""
     if not frame["start"].is_sorted():
         frame = frame.sort("start", maintain_order=True)
+    stamps = frame["stamp"] if "stamp" in frame.columns else None
+    if stamps is None or stamps.null_count() == len(stamps):
+        stamps = frame.select(stamp_texts(pl.col("start"))).to_series()
+    elif stamps.null_count():
+        where = stamps.is_null().arg_true()
+        stamps = stamps.scatter(where, frame.select(
+            stamp_texts(pl.col("start").gather(where))).to_series())
     texts = pl.Series(encode_durations(frame["duration"].to_list()), dtype=pl.Binary)
     return frame.select("start", "duration", tail=pl.concat_str(
-        pl.lit(',"timestamp":"'), stamp_texts(pl.col("start")), pl.lit('","duration":'),
+        pl.lit(',"timestamp":"'), pl.lit(stamps), pl.lit('","duration":'),
         pl.lit(texts.cast(pl.String)), pl.lit(_DATA_MARKER), pl.col("data"), pl.lit("}")))
 
 

@@ -4,7 +4,8 @@ A stored row is ``key = bucket u32 | start (sign-flipped u64) | ~id u64`` and
 ``value = duration i64 | rendered event JSON``, all big-endian (`fastaw.storage.keys`).
 Ids and starts come from the key bytes, the duration from the value header and the data
 JSON is sliced out of the rendered event after its ``,"data":`` marker — by Polars, on
-whole pages, with no Python work per event beyond collecting the byte strings.
+whole pages, with no Python work per event beyond collecting the byte strings (the same
+decoding as `fastaw.columnar.rows_to_frame`, with byte slicing for the data).
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from typing import Final
 
 import polars as pl
 
-from fastaw.columnar import rows_to_frame
+from fastaw.storage import keys
+
+_HEADER: Final = keys.VALUE_HEADER_SIZE
+_DATA_MARKER: Final = ',"data":'
+_MAX_U64: Final = keys.MAX_U64
+_SIGN_BIT: Final = -(2**63)
 
 #: Columns of every Parquet/CSV export (plus ``bucket`` unless hive-partitioned).
 PARQUET_SCHEMA: Final = {
@@ -27,8 +33,26 @@ PARQUET_SCHEMA: Final = {
 
 
 def page_frame(key_list: list[bytes], value_list: list[bytes]) -> pl.DataFrame:
-    """id, start (ns), duration (ns) and data (canonical JSON text) of a page of rows."""
-    return rows_to_frame(key_list, value_list).rename({"timestamp": "start"})
+    """id, start (ns), duration (ns) and data (canonical JSON text) of a page of rows.
+
+    The data is cut out of the value's bytes after the ``,"data":`` marker (found in the
+    text; everything before it is ASCII, so its character offset is its byte offset) up
+    to the closing brace: byte slicing, no walk over the characters.
+    """
+    raw = pl.DataFrame({"k": pl.Series(key_list, dtype=pl.Binary),
+                        "v": pl.Series(value_list, dtype=pl.Binary)})
+    value = pl.col("v")
+    at = (value.bin.slice(_HEADER).cast(pl.String).str.find(_DATA_MARKER, literal=True)
+          .cast(pl.Int64) + (_HEADER + len(_DATA_MARKER)))
+    return raw.with_columns(at=at).select(
+        id=(pl.lit(_MAX_U64, pl.UInt64) - pl.col("k").bin.slice(12, 8).bin.reinterpret(
+            dtype=pl.UInt64, endianness="big")).cast(pl.Int64),
+        start=pl.col("k").bin.slice(4, 8).bin.reinterpret(dtype=pl.Int64, endianness="big")
+        .xor(pl.lit(_SIGN_BIT, pl.Int64)),
+        duration=value.bin.slice(0, _HEADER).bin.reinterpret(dtype=pl.Int64, endianness="big"),
+        data=value.bin.slice(pl.col("at"), value.bin.size().cast(pl.Int64) - pl.col("at") - 1)
+        .cast(pl.String),
+    )
 
 
 def parquet_columns(frame: pl.DataFrame) -> pl.DataFrame:
@@ -66,7 +90,13 @@ def format_starts(starts: list[int]) -> list[bytes]:
 
 def parse_timestamps(texts: pl.Series | list[str]) -> pl.Series:
     """ns of each RFC 3339 text in the shapes exports use; null where another parser is
-    needed.
+    needed (see `parse_stamps`)."""
+    return parse_stamps(pl.Series(texts, dtype=pl.String))[0]
+
+
+def parse_stamps(series: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(ns, stamp) of each text: ns null where another parser is needed; stamp the text
+    itself where it is exactly `format_ns` of its value, else null.
 
     First pass: texts that are exactly `format_ns` of what they parse to (fastaw's and
     aw-server-rust's exports) — proven by formatting the value back, so nothing is taken
@@ -74,13 +104,15 @@ def parse_timestamps(texts: pl.Series | list[str]) -> pl.Series:
     1678–2261 only (Polars wraps silently outside the int64 ns range); the caller parses
     whatever is left (and anything unusual) with `parse_datetime`.
     """
-    series = pl.Series(texts, dtype=pl.String)
     parsed = series.str.to_datetime(STAMP_FORMAT, time_unit="ns", strict=False)
-    exact = pl.select(pl.when(parsed.dt.strftime(STAMP_FORMAT) == series)
-                      .then(parsed.dt.epoch("ns"))).to_series()
+    exact, stamps = pl.DataFrame({"t": series, "p": parsed}).select(
+        n=pl.when(pl.col("p").dt.strftime(STAMP_FORMAT) == pl.col("t"))
+        .then(pl.col("p").dt.epoch("ns")),
+        s=pl.when(pl.col("p").dt.strftime(STAMP_FORMAT) == pl.col("t")).then(pl.col("t")),
+    ).get_columns()
     missing = exact.is_null().arg_true()
     if not len(missing):
-        return exact
+        return exact, stamps
     rest = series.gather(missing)
     safe = (rest.str.slice(0, 4).is_between(pl.lit("1678"), pl.lit("2261"))
             & (rest.str.len_bytes() <= 40) & (rest.str.slice(17, 2) != "60"))
@@ -92,7 +124,7 @@ def parse_timestamps(texts: pl.Series | list[str]) -> pl.Series:
             break
     assert out is not None
     values = pl.select(pl.when(safe).then(out.dt.epoch("ns"))).to_series()
-    return exact.scatter(missing, values)
+    return exact.scatter(missing, values), stamps
 
 
 def nearest_ns(seconds: pl.Series | list[float]) -> pl.Series:

@@ -77,21 +77,22 @@ def columns_of(texts: list[str], seconds: list[float], raws: Sequence[Any], plac
         canonical_datas(raws, place, base)
         raise
     data = canonical_series(data, lambda: raws, place, base)
-    starts = checked_starts(pl.Series(texts, dtype=pl.String), place, base)
+    starts, stamps = checked_starts(pl.Series(texts, dtype=pl.String), place, base)
     durations = checked_durations(pl.Series(seconds, dtype=pl.Float64), place, base)
     check_range(starts, durations, place, base)
     return EventsItem(bucket_id, finish(pl.DataFrame(
-        {"start": starts, "duration": durations, "data": data})))
+        {"start": starts, "duration": durations, "data": data, "stamp": stamps})))
 
 
-def checked_starts(texts: Any, place: Place, base: int) -> Any:
-    """ns of every timestamp text (a String series); 400 naming the first bad one.
+def checked_starts(texts: Any, place: Place, base: int) -> tuple[Any, Any]:
+    """ns of every timestamp text (a String series), and the text where it already is
+    the stored form (else null); 400 naming the first bad one.
 
     Polars parses the usual shapes; every other text goes through `parse_datetime`.
     """
-    from fastaw.exchange.columns import parse_timestamps
+    from fastaw.exchange.columns import parse_stamps
 
-    starts = parse_timestamps(texts)
+    starts, stamps = parse_stamps(texts)
     if starts.null_count():
         where = starts.is_null().arg_true().to_list()
         values = []
@@ -102,7 +103,7 @@ def checked_starts(texts: Any, place: Place, base: int) -> Any:
                 raise BadRequest(f"Invalid timestamp at {place(base + i, 'timestamp')}: {exc}"
                                  ) from None
         starts = starts.scatter(where, values)
-    return starts
+    return starts, stamps
 
 
 def checked_durations(seconds: Any, place: Place, base: int) -> Any:
