@@ -4,10 +4,10 @@ Measures, on a seeded synthetic history (window events with realistic titles, ~8
 afk events, ~15 %):
 
 * export of N events (default 1,000,000) from the store as ActivityWatch JSON, NDJSON, CSV,
-  Parquet and partitioned Parquet (best of ``--repeat``), in-process;
-* import throughput (validate + apply in one transaction) of the JSON, NDJSON and Parquet
-  exports into an empty store, and of ``fastaw migrate`` from an aw-server-rust-schema
-  SQLite file with the same events;
+  Parquet and partitioned Parquet (median of ``--repeat``), in-process;
+* import throughput (validate + apply in one transaction; median of ``--repeat``) of the
+  JSON, NDJSON and Parquet exports into an empty store, and of ``fastaw migrate`` from an
+  aw-server-rust-schema SQLite file with the same events;
 * ``fastaw serve`` over HTTP: ``GET /api/0/export`` (JSON and Parquet) time and the server's
   RSS (process tree) before and at its peak during the download, optionally on a larger
   store (``--rss-events``, e.g. 10,000,000);
@@ -30,8 +30,10 @@ import functools
 import os
 import platform
 import random
+import resource
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -169,14 +171,14 @@ def make_peewee_db(path: Path, count: int, seed: int) -> None:
 
 # -- measurements ---------------------------------------------------------------------------
 
-def best(repeat: int, run: Callable[[], Any]) -> tuple[float, float]:
-    """Best wall time and the CPU time (all threads of this process) of that run."""
+def median_run(repeat: int, run: Callable[[], Any]) -> tuple[float, float]:
+    """The median wall time and the CPU time (all threads of this process) of that run."""
     times = []
     for _ in range(repeat):
         started, cpu = time.perf_counter(), time.process_time()
         run()
         times.append((time.perf_counter() - started, time.process_time() - cpu))
-    return min(times)
+    return sorted(times)[len(times) // 2]
 
 
 def export_to(env: Env, fmt: str, out: Path) -> None:
@@ -197,23 +199,30 @@ def size_of(path: Path) -> int:
     return path.stat().st_size
 
 
-def import_into(path: Path, store: Path) -> tuple[float, float, float, int]:
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def import_into(path: Path, store: Path) -> tuple[float, float, float, float, int]:
+    """(first s, then s, CPU s of this process, CPU s of the reader process, events)."""
     shutil.rmtree(store, ignore_errors=True)
     env = Env(store)
     writer = Writer(env)
     writer.start()
     try:
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu, child = time.perf_counter(), time.process_time(), children_cpu()
         staged = prepare_import(path, spool_dir=store)
         parsed = time.perf_counter()
         summary = writer.run_sync(staged.apply)
         done = time.perf_counter()
         cpu = time.process_time() - cpu
-        staged.close()
+        staged.close()  # joins the reader process, if any: its CPU time is counted now
+        child = children_cpu() - child
     finally:
         writer.stop()
         env.close()
-    return parsed - started, done - parsed, cpu, summary.events_imported
+    return parsed - started, done - parsed, cpu, child, summary.events_imported
 
 
 def tree_memory(pid: int) -> tuple[int, int]:
@@ -339,13 +348,18 @@ def machine() -> str:
     load = os.getloadavg()
     return (f"{model}; {len(os.sched_getaffinity(0))} cores; {mem / 2**20:.0f} GiB; Python "
             f"{platform.python_version()}; load average at start {load[0]:.1f} (the machine "
-            "is shared with other sessions: figures are best-of-N, treat them as upper bounds)")
+            "is shared with other sessions: figures are medians of N runs)")
 
 
 # -- main -----------------------------------------------------------------------------------
 
 def run(args: argparse.Namespace, work: Path) -> str:
-    lines = [f"Machine: {machine()}.", ""]
+    commit = subprocess.run(["git", "-C", str(Path(__file__).resolve().parent.parent),
+                             "describe", "--always", "--dirty"],
+                            capture_output=True, text=True).stdout.strip() or "?"
+    lines = [f"Command: `{' '.join(['.venv/bin/python', 'bench/bench_exchange.py', *sys.argv[1:]])}`",
+             "", f"Date: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}; fastaw commit "
+             f"{commit}", "", f"Machine: {machine()}.", ""]
     store = work / "store"
     log(f"generating {args.events:,} events …")
     make_store(store, args.events, args.seed)
@@ -353,11 +367,11 @@ def run(args: argparse.Namespace, work: Path) -> str:
     results: dict[str, tuple[float, float, int]] = {}
     for fmt in ("json", "ndjson", "csv", "parquet", "parquet-partitioned"):
         out = work / f"export.{fmt}"
-        seconds, cpu = best(args.repeat, functools.partial(export_to, env, fmt, out))
+        seconds, cpu = median_run(args.repeat, functools.partial(export_to, env, fmt, out))
         results[fmt] = (seconds, cpu, size_of(out))
         log(f"export {fmt}: {seconds:.2f} s")
     env.close()
-    lines += [f"### Export of {args.events:,} events (in-process, best of {args.repeat})", "",
+    lines += [f"### Export of {args.events:,} events (in-process, median of {args.repeat})", "",
               "CPU s is this process's CPU time (all threads; Polars uses both cores) — less "
               "sensitive than wall time to the other sessions on the machine.", "",
               "| format | seconds | CPU s | events/s | output MB | target |",
@@ -367,18 +381,22 @@ def run(args: argparse.Namespace, work: Path) -> str:
         lines.append(f"| {fmt} | {seconds:.2f} | {cpu:.2f} | {args.events / seconds:,.0f} | "
                      f"{size / 1e6:,.0f} | {targets.get(fmt, '')} |")
 
-    lines += ["", f"### Import of {args.events:,} events into an empty store", "",
+    lines += ["", f"### Import of {args.events:,} events into an empty store "
+              f"(median of {args.repeat})", "",
               "As `fastaw import` does it: JSON in two passes (validate the whole file, then "
               "one transaction); NDJSON ≥ 32 MB and Parquet ≥ 4 MB read by a child process "
-              "while the writer inserts (*first* ≈ 0, *then* = everything). CPU s counts this "
-              "process only (not the child).", "",
+              "while the writer inserts (*first* ≈ 0, *then* = everything). CPU s: this "
+              "process + the reader process.", "",
               "| source | first s | then s | total s | events/s | CPU s | "
               "events per CPU s |", "|---|---:|---:|---:|---:|---:|---:|"]
     for fmt in ("json", "ndjson", "parquet"):
-        parse, apply, cpu, count = import_into(work / f"export.{fmt}", work / "imported")
+        runs = sorted((import_into(work / f"export.{fmt}", work / "imported")
+                       for _ in range(args.repeat)), key=lambda r: r[0] + r[1])
+        parse, apply, cpu, child, count = runs[len(runs) // 2]
         lines.append(f"| {fmt} export | {parse:.2f} | {apply:.2f} | {parse + apply:.2f} | "
-                     f"{count / (parse + apply):,.0f} | {cpu:.2f} | {count / cpu:,.0f} |")
-        log(f"import {fmt}: {parse:.2f} + {apply:.2f} s, cpu {cpu:.2f}")
+                     f"{count / (parse + apply):,.0f} | {cpu:.2f} + {child:.2f} | "
+                     f"{count / (cpu + child):,.0f} |")
+        log(f"import {fmt}: {[f'{r[0]:.2f}+{r[1]:.2f} cpu {r[2]:.2f}+{r[3]:.2f}' for r in runs]}")
     rust_db = work / "sqlite.db"
     make_rust_db(rust_db, args.events, args.seed)
     shutil.rmtree(work / "migrated", ignore_errors=True)
