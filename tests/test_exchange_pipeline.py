@@ -12,7 +12,7 @@ from fastaw.errors import BadRequest
 from fastaw.exchange import Selection, export_parquet, export_stream, pipeline
 from fastaw.exchange.pipeline import Pipelined, prepare
 from fastaw.storage import Env, Reader, Writer
-from tests.exchange_helpers import expected, load, snapshot
+from tests.exchange_helpers import apply_file, expected, load, snapshot
 from tests.test_exchange_roundtrip import PINNED
 
 
@@ -31,7 +31,7 @@ def small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pipeline, "PIPELINE_BYTES", 1)
 
 
-@pytest.mark.parametrize("fmt", ["ndjson", "csv", "parquet"])
+@pytest.mark.parametrize("fmt", ["json", "ndjson", "csv", "parquet"])
 def test_pipelined_import_is_exact(tmp_path: Path, small_threshold: None, fmt: str) -> None:
     source = load(tmp_path / "source", PINNED)
     out = tmp_path / f"out.{fmt}"
@@ -97,4 +97,52 @@ def test_a_retried_operation_reads_the_file_again(tmp_path: Path,
         importer.close()
         writer.stop()
     assert (first.events_imported, second.events_skipped) == (4, 4)
+    env.close()
+
+
+def _envelope(events: list[dict[str, Any]]) -> bytes:
+    bucket = {"id": "big", "type": "t", "client": "c", "hostname": "h",
+              "created": "2024-01-01T00:00:00Z", "events": events}
+    return json.dumps({"buckets": {"big": bucket}}).encode()
+
+
+def _leaf_pages(env: Env) -> int:
+    with env.lmdb.begin() as txn:
+        return int(txn.stat(env.events)["leaf_pages"])
+
+
+def test_a_large_json_export_is_pipelined_oldest_first(tmp_path: Path) -> None:
+    """Several slices of a newest-first events array: the child sends them last slice
+    first, so the store is the staged import's, page for page."""
+    events = [{"timestamp": f"2024-03-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z",
+               "duration": 1.5, "data": {"title": f"window {i % 97} ✓", "n": i % 7}}
+              for i in range(60_000)][::-1]  # ≈ 5 MB: three slices
+    path = tmp_path / "big.json"
+    path.write_bytes(_envelope(events))
+    assert pipeline.should_pipeline(path, "json") is False  # (below the real threshold)
+    piped, staged = Env(tmp_path / "piped"), Env(tmp_path / "staged")
+    importer = Pipelined(path, "json")
+    assert _apply(piped, importer).events_imported == 60_000
+    assert apply_file(staged, path).events_imported == 60_000
+    assert snapshot(piped) == snapshot(staged)
+    assert _leaf_pages(piped) <= _leaf_pages(staged) + 2
+    piped.close()
+    staged.close()
+
+
+def test_pipelined_json_names_the_first_bad_event(tmp_path: Path) -> None:
+    events = [{"timestamp": f"2024-03-01T00:00:00.{i:06d}Z", "duration": 1, "data": {}}
+              for i in range(60_000)][::-1]
+    events[10]["timestamp"] = "never"  # in the first slice, read last
+    events[-10]["duration"] = "long"  # in the last slice, read first
+    path = tmp_path / "bad.json"
+    path.write_bytes(_envelope(events))
+    env = Env(tmp_path / "store")
+    with pytest.raises(BadRequest, match=r"events\[10\]\.timestamp"):
+        _apply(env, Pipelined(path, "json"))
+    events[10]["timestamp"] = "2024-03-01T00:00:00Z"
+    path.write_bytes(_envelope(events))
+    with pytest.raises(BadRequest, match=r"events\[59990\]"):
+        _apply(env, Pipelined(path, "json"))
+    assert Reader(env).bucket_list() == []
     env.close()

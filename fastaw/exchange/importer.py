@@ -8,7 +8,7 @@ so a file of any size is parsed exactly once and never held whole. Pass two is o
 operation: it creates the missing buckets and inserts the staged events in a single LMDB
 transaction, committed durably before the caller is answered; any error aborts it and
 nothing is imported. While it runs, other writes wait (a few seconds per million events).
-Large NDJSON/CSV/Parquet files take the one-pass variant in `fastaw.exchange.pipeline`.
+Large files take the one-pass variant in `fastaw.exchange.pipeline`.
 
 Merging: into an existing bucket, events equal (start, duration, data) to one already
 stored — or earlier in the same file — are skipped (aw-server-rust's de-duplication), so
@@ -179,12 +179,15 @@ def detect_format(path: str | Path, hint: str | None = None) -> str:
                      "NDJSON, Parquet or CSV")
 
 
-def read_file(path: str | Path, fmt: str | None = None) -> Iterator[Item]:
-    """The validated items of an import file (any supported format)."""
+def read_file(path: str | Path, fmt: str | None = None, *, ascending: bool = False
+              ) -> Iterator[Item]:
+    """The validated items of an import file (any supported format); ``ascending``: an
+    ActivityWatch JSON export's batches of each bucket oldest first (it lists events
+    newest first; the other formats come oldest first anyway)."""
     path = Path(path)
     fmt = fmt or detect_format(path)
     if fmt == "json":
-        yield from _read_json_file(path)
+        yield from _read_json_file(path, ascending)
     elif fmt == "ndjson":
         from fastaw.exchange.ndjson import read_lines
 
@@ -202,13 +205,13 @@ def read_file(path: str | Path, fmt: str | None = None) -> Iterator[Item]:
         raise BadRequest(f"Unknown import format {fmt!r} (one of {', '.join(IMPORT_FORMATS)})")
 
 
-def _read_json_file(path: Path) -> Iterator[Item]:
+def _read_json_file(path: Path, ascending: bool) -> Iterator[Item]:
     with open(path, "rb") as stream:
         if os.fstat(stream.fileno()).st_size == 0:
             raise BadRequest("The import file is empty")
         mapped = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
     try:
-        yield from read_envelope(mapped)
+        yield from read_envelope(mapped, ascending=ascending)
     finally:
         with contextlib.suppress(BufferError):  # a slice still referenced: the GC unmaps it
             mapped.close()

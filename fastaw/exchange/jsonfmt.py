@@ -25,7 +25,14 @@ import msgspec
 from fastaw.errors import BadRequest
 from fastaw.exchange.items import BucketItem, EventsItem, Item
 from fastaw.exchange.selection import Selection, bucket_json
-from fastaw.exchange.wire import WireBucket, WireEvent, events_of, json_place, to_bucket
+from fastaw.exchange.wire import (
+    Place,
+    WireBucket,
+    WireEvent,
+    events_of,
+    json_place,
+    to_bucket,
+)
 from fastaw.storage import Env
 
 CHUNK_BYTES: Final = 1 << 21
@@ -66,6 +73,7 @@ class _Envelope(msgspec.Struct):
 _envelope: Final = msgspec.json.Decoder(_Envelope)
 _head: Final = msgspec.json.Decoder(_BucketHead)
 _events: Final = msgspec.json.Decoder(list[WireEvent])
+_raw_values: Final = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def is_envelope(head: bytes) -> bool:
@@ -73,8 +81,10 @@ def is_envelope(head: bytes) -> bool:
     return re.match(rb'\s*\{\s*"buckets"\s*:', head) is not None
 
 
-def read_envelope(buf: Any, what: str = "import file") -> Iterator[Item]:
-    """Validated buckets and event batches of an export envelope (bytes or a memory map)."""
+def read_envelope(buf: Any, what: str = "import file", *, ascending: bool = False
+                  ) -> Iterator[Item]:
+    """Validated buckets and event batches of an export envelope (bytes or a memory map);
+    ``ascending``: each bucket's batches oldest first (see `_event_slices`)."""
     try:
         envelope = _envelope.decode(buf)
     except msgspec.ValidationError as exc:
@@ -95,12 +105,54 @@ def read_envelope(buf: Any, what: str = "import file") -> Iterator[Item]:
         bucket_id = head.id or key or ""
         bucket = to_bucket(bucket_id, head, where)
         yield BucketItem(bucket.id, bucket)
-        yield from _event_slices(memoryview(head.events), f"{where}.events", bucket.id)
+        yield from _event_slices(memoryview(head.events), f"{where}.events", bucket.id,
+                                 ascending)
         del head
 
 
-def _event_slices(raw: memoryview, where: str, bucket_id: str) -> Iterator[EventsItem]:
-    """Validated events of one JSON array, in slices of about `CHUNK_BYTES`."""
+def _event_slices(raw: memoryview, where: str, bucket_id: str, ascending: bool = False
+                  ) -> Iterator[EventsItem]:
+    """Validated events of one JSON array, in slices of about `CHUNK_BYTES`; with
+    ``ascending``, the last slice first (exports list events newest first).
+
+    Ascending: a first pass proves every cut by decoding the slices as raw values (a
+    syntax check, no event objects), then the slices are validated last to first. A bad
+    slice is reported only after every slice before it has been found valid, so the 400
+    still names the first bad event of the file.
+    """
+    span = _array_span(raw, where)
+    if span is None:
+        return
+    place = json_place(where)
+    if not ascending:
+        for _, _, base, wires in _cuts(raw, span, where, _events):
+            yield events_of(wires, place, base, bucket_id)
+        return
+    slices: list[tuple[int, int, int]] = []
+    try:
+        slices.extend((pos, stop, base) for pos, stop, base, _ in _cuts(raw, span, where,
+                                                                         _raw_values))
+    except BadRequest:
+        _check_in_order(raw, slices, where, place, bucket_id)
+        raise
+    for index in range(len(slices) - 1, -1, -1):
+        pos, stop, base = slices[index]
+        try:
+            yield events_of(_decode(raw, pos, stop, where, base), place, base, bucket_id)
+        except BadRequest:
+            _check_in_order(raw, slices[:index], where, place, bucket_id)
+            raise
+
+
+def _check_in_order(raw: memoryview, slices: list[tuple[int, int, int]], where: str,
+                    place: Place, bucket_id: str) -> None:
+    """Validate these slices first to last (raising the first error): error paths only."""
+    for pos, stop, base in slices:
+        events_of(_decode(raw, pos, stop, where, base), place, base, bucket_id)
+
+
+def _array_span(raw: memoryview, where: str) -> tuple[int, int] | None:
+    """Where the elements of the array are (after ``[``, before ``]``); None for null."""
     end = len(raw)
     while end and raw[end - 1] in _WS:
         end -= 1
@@ -108,22 +160,39 @@ def _event_slices(raw: memoryview, where: str, bucket_id: str) -> Iterator[Event
     while pos < end and raw[pos] in _WS:
         pos += 1
     if end - pos == 4 and bytes(raw[pos:end]) == b"null":  # (never copy the whole array)
-        return
+        return None
     if raw[pos:pos + 1].tobytes() != b"[":
         raise BadRequest(f"Invalid import file: {where} must be an array of events")
     pos += 1
     end -= 1  # the closing bracket
     while pos < end and raw[pos] in _WS:
         pos += 1
+    return pos, end
+
+
+def _decode(raw: memoryview, pos: int, stop: int, where: str, base: int) -> list[WireEvent]:
+    try:
+        events: list[WireEvent] = _events.decode(b"[" + raw[pos:stop].tobytes() + b"]")
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"Invalid import file: {_locate(str(exc), where, base)}") from None
+    except msgspec.DecodeError as exc:  # (a proven slice: only for a raw-values pass)
+        raise BadRequest(f"Malformed JSON in {where}: {exc}") from None
+    return events
+
+
+def _cuts(raw: memoryview, span: tuple[int, int], where: str, decoder: Any
+          ) -> Iterator[tuple[int, int, int, list[Any]]]:
+    """(start, stop, index of the first element, decoded elements) of each slice of the
+    array, every cut proven by decoding the slice with ``decoder``."""
+    pos, end = span
     base = 0
-    place = json_place(where)
     while pos < end:
         cut = pos + CHUNK_BYTES
         while True:
             match = _CUT.search(raw, cut, end) if cut < end else None
             stop = end if match is None else match.start() + 1
             try:
-                wires = _events.decode(b"[" + raw[pos:stop].tobytes() + b"]")
+                decoded = decoder.decode(b"[" + raw[pos:stop].tobytes() + b"]")
             except msgspec.ValidationError as exc:
                 raise BadRequest(f"Invalid import file: {_locate(str(exc), where, base)}"
                                  ) from None
@@ -133,8 +202,8 @@ def _event_slices(raw: memoryview, where: str, bucket_id: str) -> Iterator[Event
                 cut = match.end() - 1
                 continue
             break
-        yield events_of(wires, place, base, bucket_id)
-        base += len(wires)
+        yield pos, stop, base, decoded
+        base += len(decoded)
         pos = end if match is None else match.end() - 1
 
 

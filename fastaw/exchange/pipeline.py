@@ -2,8 +2,8 @@
 
 A two-pass import (`fastaw.exchange.importer.Staged`) parses the whole file, then writes it:
 the two halves take about as long as each other and run one after the other on one core.
-For large files (≥ `PIPELINE_BYTES`; NDJSON, CSV, Parquet — see `should_pipeline`) the
-reader runs instead in a spawned child process
+For large files (≥ `PIPELINE_BYTES`, Parquet ≥ `PIPELINE_PARQUET_BYTES`; see
+`should_pipeline`) the reader runs instead in a spawned child process
 and sends validated batches through a pipe while the writer operation — one LMDB write
 transaction on the writer thread — inserts them as they arrive.
 
@@ -35,7 +35,7 @@ from fastaw.models import Bucket
 from fastaw.storage.bulk import BulkInserter, create_or_get
 from fastaw.storage.mutations import Writes
 
-PIPELINE_BYTES: Final = 32 << 20  # ≈ 200k events of NDJSON or CSV
+PIPELINE_BYTES: Final = 32 << 20  # ≈ 200k events of JSON, NDJSON or CSV
 PIPELINE_PARQUET_BYTES: Final = 4 << 20  # ≈ 150k events: Parquet is compact
 QUEUE_DEPTH: Final = 8  # batches in flight between the reader and the writer
 _BUCKET, _EVENTS, _DONE, _BAD, _FAILED = b"B", b"E", b"D", b"X", b"Z"
@@ -50,7 +50,7 @@ def _produce(path: str, fmt: str | None, conn: Connection) -> None:
 
     encode = msgspec.msgpack.encode
     try:
-        for item in read_file(Path(path), fmt):
+        for item in read_file(Path(path), fmt, ascending=True):
             if isinstance(item, BucketItem):
                 conn.send_bytes(_BUCKET + encode((item.bucket_id, item.bucket)))
             elif item.frame.height:
@@ -190,14 +190,13 @@ class Pipelined:
 
 
 def should_pipeline(path: str | Path, fmt: str) -> bool:
-    """Large files in formats listing events oldest first are worth a second process.
+    """Large files are worth a second process.
 
-    Not ActivityWatch JSON: its events are newest first, and batches inserted in
-    descending order leave LMDB's pages half full (the store grew by half in a test); the
-    two-pass import sorts its batches first.
+    ActivityWatch JSON lists events newest first, and batches inserted in descending
+    order leave LMDB's pages half full (the store grew by half in a test): the child reads
+    each bucket's events array last slice first (`fastaw.exchange.jsonfmt`), so batches
+    arrive oldest first like the other formats'.
     """
-    if fmt == "json":
-        return False
     path = Path(path)
     limit = min(PIPELINE_BYTES, PIPELINE_PARQUET_BYTES) if fmt == "parquet" else PIPELINE_BYTES
     if path.is_dir():
