@@ -74,6 +74,18 @@ def test_a_bad_record_is_named_and_nothing_is_imported(
     env.close()
 
 
+def test_data_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    events = [_event(i) for i in range(300)]
+    events[12]["data"] = {"title": "@@@"}
+    path = tmp_path / "bad.json"
+    path.write_bytes(json.dumps(_envelope(events)).encode().replace(b"@@@", b"\xff"))
+    env = Env(tmp_path / "store")
+    with pytest.raises(BadRequest, match=r'events\[12\]\.data'):
+        apply_file(env, path)
+    assert Reader(env).bucket_list() == []
+    env.close()
+
+
 def test_ndjson_errors_name_the_line(tmp_path: Path) -> None:
     lines = ['{"bucket":{"id":"b","type":"t","client":"c","hostname":"h"}}']
     lines += [json.dumps({"bucket": "b", **_event(i)}) for i in range(10)]

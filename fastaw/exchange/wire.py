@@ -145,7 +145,7 @@ def canonical_datas(raws: Sequence[Any], place: Place, base: int) -> list[bytes]
     joined = b"[" + b",".join(raws) + b"]"
     try:
         decoded = _objects.decode(joined)
-    except msgspec.DecodeError:  # (ValidationError included) find and name the bad one
+    except (msgspec.DecodeError, UnicodeDecodeError):  # find and name the bad one
         return [_one_data(raw, place, base + i) for i, raw in enumerate(raws)]
     if len(decoded) != len(raws):
         return [_one_data(raw, place, base + i) for i, raw in enumerate(raws)]
@@ -157,7 +157,7 @@ def canonical_datas(raws: Sequence[Any], place: Place, base: int) -> list[bytes]
 def _one_data(raw: Any, place: Place, index: int) -> bytes:
     try:
         value = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"Invalid data at {place(index, 'data')}: {exc}") from None
     if not isinstance(value, dict):
         raise BadRequest(f"Invalid data at {place(index, 'data')}: expected a JSON object")
