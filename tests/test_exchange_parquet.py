@@ -10,6 +10,8 @@ import duckdb
 import msgspec
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fastaw.exchange import Selection, export_parquet
 from fastaw.exchange.parquet import META_KEY, SIDECAR
@@ -136,3 +138,15 @@ def test_a_bad_parquet_row_is_named(tmp_path: Path) -> None:
     with pytest.raises(BadRequest, match=r"the Parquet file row 5 \(`data`\)"):
         apply_file(env, path)
     env.close()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(-(2**62), 2**62), min_size=1, max_size=300))
+def test_the_seconds_column_is_the_exact_quotient(durations: list[int]) -> None:
+    """As the JSON API gives it (ns / 1e9), not a product with the reciprocal."""
+    from fastaw.exchange.columns import parquet_columns
+
+    frame = pl.DataFrame({"id": [1] * len(durations), "start": [0] * len(durations),
+                          "duration": durations, "data": ["{}"] * len(durations)})
+    seconds = parquet_columns(frame)["duration"].to_list()
+    assert seconds == [ns / 1e9 for ns in durations]

@@ -57,10 +57,14 @@ def page_frame(key_list: list[bytes], value_list: list[bytes]) -> pl.DataFrame:
 
 def parquet_columns(frame: pl.DataFrame) -> pl.DataFrame:
     """The export columns of a `page_frame` (see `PARQUET_SCHEMA`)."""
+    # ns / 1e9 by a column of 1e9: Polars turns a division by a scalar into a product
+    # with its reciprocal, which is off by an ulp for many durations (the JSON API's
+    # seconds are the exact quotient)
+    ns_per_second = pl.repeat(1e9, frame.height, dtype=pl.Float64, eager=True)
     return frame.select(
         id=pl.col("id"),
         timestamp=pl.col("start").floordiv(1000).cast(pl.Datetime("us", "UTC")),
-        duration=pl.col("duration").cast(pl.Float64) / 1e9,
+        duration=pl.col("duration").cast(pl.Float64) / ns_per_second,
         data=pl.col("data"),
         timestamp_ns=pl.col("start"),
         duration_ns=pl.col("duration"),

@@ -17,13 +17,12 @@ from typing import Final
 import polars as pl
 
 from fastaw.errors import BadRequest
-from fastaw.exchange.columns import page_frame
+from fastaw.exchange.columns import page_frame, stamp_texts
 from fastaw.exchange.items import BucketItem, Item
 from fastaw.exchange.selection import Selection
 from fastaw.exchange.wire import columns_of
 from fastaw.models import encode_durations
 from fastaw.storage import Env
-from fastaw.timefmt import format_ns
 
 COLUMNS: Final = ("bucket", "id", "timestamp", "duration", "data")
 READ_BATCH: Final = 65_536
@@ -35,11 +34,10 @@ def export_csv(env: Env, selection: Selection) -> Iterator[bytes]:
     for info in selection.infos:
         for key_list, value_list in selection.pages(env, info, newest_first=False):
             frame = page_frame(key_list, value_list)
-            starts = frame["start"].to_list()
             out = frame.select(
                 bucket=pl.lit(info.bucket.id, pl.String),
                 id=pl.col("id"),
-                timestamp=pl.Series([format_ns(start) for start in starts], dtype=pl.String),
+                timestamp=stamp_texts(pl.col("start")),
                 duration=pl.Series(
                     [text.decode() for text in encode_durations(frame["duration"].to_list())],
                     dtype=pl.String),
