@@ -150,13 +150,18 @@ class QueryPool:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _queue(self) -> asyncio.Queue[_Slot]:
-        """The idle slots, as a queue of the running event loop (made on first use; a new
-        loop — e.g. successive ``asyncio.run`` calls in tests — starts with all slots)."""
+        """The idle slots of the running event loop (made on first use; a new loop — e.g.
+        successive ``asyncio.run`` calls in tests — starts with all slots).
+
+        Last in, first out: a query goes to the slot that ran the previous one, whose
+        memory still holds that query's windows and per-text answers (queries come back:
+        the dashboard repeats them); the other slots serve only concurrent queries.
+        """
         loop = asyncio.get_running_loop()
         if self._idle is None or self._loop is not loop:
-            self._idle = asyncio.Queue()
+            self._idle = asyncio.LifoQueue()
             self._loop = loop
-            for slot in self._slots:
+            for slot in reversed(self._slots):
                 self._idle.put_nowait(slot)
         return self._idle
 
