@@ -383,10 +383,10 @@ def run(args: argparse.Namespace, work: Path) -> str:
 
     lines += ["", f"### Import of {args.events:,} events into an empty store "
               f"(median of {args.repeat})", "",
-              "As `fastaw import` does it: JSON in two passes (validate the whole file, then "
-              "one transaction); NDJSON ≥ 32 MB and Parquet ≥ 4 MB read by a child process "
-              "while the writer inserts (*first* ≈ 0, *then* = everything). CPU s: this "
-              "process + the reader process.", "",
+              "As `fastaw import` does it: files of ≥ 32 MB (JSON, NDJSON) and Parquet of "
+              "≥ 4 MB are read by a child process while the writer inserts (*first* ≈ 0, "
+              "*then* = everything); smaller ones in two passes (validate, then one "
+              "transaction). CPU s: this process + the reader process.", "",
               "| source | first s | then s | total s | events/s | CPU s | "
               "events per CPU s |", "|---|---:|---:|---:|---:|---:|---:|"]
     for fmt in ("json", "ndjson", "parquet"):
