@@ -108,12 +108,10 @@ def parse_stamps(series: pl.Series) -> tuple[pl.Series, pl.Series]:
     1678–2261 only (Polars wraps silently outside the int64 ns range); the caller parses
     whatever is left (and anything unusual) with `parse_datetime`.
     """
-    parsed = series.str.to_datetime(STAMP_FORMAT, time_unit="ns", strict=False)
-    exact, stamps = pl.DataFrame({"t": series, "p": parsed}).select(
-        n=pl.when(pl.col("p").dt.strftime(STAMP_FORMAT) == pl.col("t"))
-        .then(pl.col("p").dt.epoch("ns")),
-        s=pl.when(pl.col("p").dt.strftime(STAMP_FORMAT) == pl.col("t")).then(pl.col("t")),
-    ).get_columns()
+    parsed = series.str.to_datetime(STAMP_FORMAT, time_unit="ns", strict=False, cache=False)
+    same = parsed.dt.strftime(STAMP_FORMAT) == series
+    exact = pl.select(pl.when(same).then(parsed.dt.epoch("ns"))).to_series()
+    stamps = pl.select(pl.when(same).then(series)).to_series()
     missing = exact.is_null().arg_true()
     if not len(missing):
         return exact, stamps
@@ -122,7 +120,8 @@ def parse_stamps(series: pl.Series) -> tuple[pl.Series, pl.Series]:
             & (rest.str.len_bytes() <= 40) & (rest.str.slice(17, 2) != "60"))
     out: pl.Series | None = None
     for fmt in _FORMATS:
-        found = rest.str.to_datetime(fmt, time_unit="ns", time_zone="UTC", strict=False)
+        found = rest.str.to_datetime(fmt, time_unit="ns", time_zone="UTC", strict=False,
+                                     cache=False)
         out = found if out is None else out.fill_null(found)
         if out.null_count() == 0:
             break

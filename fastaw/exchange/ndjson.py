@@ -17,7 +17,7 @@ import reads blocks of lines and decodes each block with msgspec's ``decode_line
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import groupby
 from operator import attrgetter
 from typing import IO, Any, Final, cast
@@ -61,11 +61,12 @@ class _Line(msgspec.Struct, kw_only=True):
 _lines: Final = msgspec.json.Decoder(_Line)
 
 
-def _decode_block(block: bytes, first_line: int) -> list[_Line]:
+def _decode_block(block: bytes, first: Callable[[], int]) -> list[_Line]:
     try:
         return _lines.decode_lines(block)
     except (msgspec.ValidationError, msgspec.DecodeError):
         pass
+    first_line = first()
     out: list[_Line] = []
     for offset, text in enumerate(block.split(b"\n")):
         if not text.strip():
@@ -81,8 +82,8 @@ def _decode_block(block: bytes, first_line: int) -> list[_Line]:
 
 
 def _blocks(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    """(number of the block's first line, whole lines) in blocks of about `BLOCK_BYTES`."""
-    line = 1
+    """(offset in the stream, whole lines) in blocks of about `BLOCK_BYTES`."""
+    offset = 0
     rest = b""
     while True:
         data = stream.read(BLOCK_BYTES)
@@ -94,10 +95,26 @@ def _blocks(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
             rest = data
             continue
         block, rest = data[:cut], data[cut:]
-        yield line, block
-        line += block.count(b"\n")
+        yield offset, block
+        offset += cut
     if rest.strip():
-        yield line, rest
+        yield offset, rest
+
+
+def _line_at(stream: IO[bytes], offset: int) -> int:
+    """The number of the line starting at byte ``offset``: counted by reading the stream
+    again from its start, so only when an error names a line."""
+    position = stream.tell()
+    stream.seek(0)
+    newlines = 0
+    while offset > 0:
+        chunk = stream.read(min(offset, BLOCK_BYTES))
+        if not chunk:
+            break
+        newlines += chunk.count(b"\n")
+        offset -= len(chunk)
+    stream.seek(position)
+    return newlines + 1
 
 
 def _line_numbers(block: bytes, first_line: int) -> list[int]:
@@ -111,14 +128,18 @@ def read_lines(stream: IO[bytes]) -> Iterator[Item]:
     Event lines are grouped into runs of one bucket and validated column-wise; line numbers
     are worked out only when a line has to be named in an error.
     """
-    for first_line, block in _blocks(stream):
-        lines = _decode_block(block, first_line)
+    for offset, block in _blocks(stream):
+
+        def first(offset: int = offset) -> int:
+            return _line_at(stream, offset)
+
+        lines = _decode_block(block, first)
         numbers: list[int] = []
 
-        def place(index: int, field: str, block: bytes = block, first: int = first_line,
-                  numbers: list[int] = numbers) -> str:
+        def place(index: int, field: str, block: bytes = block,
+                  first: Callable[[], int] = first, numbers: list[int] = numbers) -> str:
             if not numbers:
-                numbers.extend(_line_numbers(block, first))
+                numbers.extend(_line_numbers(block, first()))
             return f"line {numbers[index]}" + (f" (`{field}`)" if field else "")
 
         base = 0
