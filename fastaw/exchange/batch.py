@@ -86,6 +86,12 @@ class FrameBatch:
         self.frame = frame
         self.starts: list[int] = frame["start"].to_list()
         self.durations: list[int] = frame["duration"].to_list()
+        shortest, longest, end, repeats = frame.select(
+            a=pl.col("duration").min(), b=pl.col("duration").max(),
+            c=(pl.col("start") + pl.col("duration")).max(),
+            d=(pl.col("start").diff() == 0).any()).row(0)
+        self.repeats: bool = bool(repeats)
+        self.extent: tuple[int, int, int] = (shortest, longest, end)
 
     def __len__(self) -> int:
         return self.frame.height

@@ -132,6 +132,8 @@ class Rendered(Protocol):
 
     starts: list[int]
     durations: list[int]
+    repeats: bool  # whether two rows share a start
+    extent: tuple[int, int, int]  # min duration, max duration, max start + duration
 
     def datas(self) -> Sequence[bytes]: ...
 
@@ -193,15 +195,16 @@ class BulkInserter:
         """Insert a batch whose rows are in ascending start order and which renders its
         own event JSON (`Rendered`; the importers' column-wise path)."""
         return self._insert(batch.starts, batch.durations, batch.datas, batch.events,
-                            ascending=True)
+                            ascending=True, repeats=batch.repeats, extent=batch.extent)
 
     def _insert(self, starts: Sequence[int], durations: Sequence[int],
                 datas: Callable[[], Sequence[bytes]],
-                render: Callable[[range, list[int]], list[bytes]], *, ascending: bool
+                render: Callable[[range, list[int]], list[bytes]], *, ascending: bool,
+                repeats: bool | None = None, extent: tuple[int, int, int] | None = None
                 ) -> InsertCounts:
         writes, num = self.writes, self.num
         env, txn = writes.env, writes.txn
-        keep = self._fresh(starts, durations, datas)
+        keep = self._fresh(starts, durations, datas, repeats)
         if not keep:
             return InsertCounts(0, len(starts))
         if not ascending:
@@ -230,9 +233,12 @@ class BulkInserter:
         txn.put(b"next_id", keys.u64(first_id + len(keep)), db=env.meta)
         stats = writes.stats(num)
         stats.count += len(keep)
-        stats.max_duration = max(stats.max_duration, max(kept_durations))
-        stats.min_duration = min(stats.min_duration, min(kept_durations))
-        end = max(map(operator.add, kept_starts, kept_durations))
+        if extent is None or len(keep) != len(starts):
+            extent = (min(kept_durations), max(kept_durations),
+                      max(map(operator.add, kept_starts, kept_durations)))
+        shortest, longest, end = extent
+        stats.max_duration = max(stats.max_duration, longest)
+        stats.min_duration = min(stats.min_duration, shortest)
         stats.end = end if stats.end is None else max(stats.end, end)
         stats.anchor = None
         writes._put_stats(num, stats)
@@ -246,9 +252,11 @@ class BulkInserter:
         return InsertCounts(len(keep), len(starts) - len(keep))
 
     def _fresh(self, starts: Sequence[int], durations: Sequence[int],
-               datas_of: Callable[[], Sequence[bytes]]) -> list[int]:
+               datas_of: Callable[[], Sequence[bytes]], repeats: bool | None = None
+               ) -> list[int]:
         """Indexes of the rows that duplicate neither a stored row nor an earlier row."""
-        repeats = len(set(starts)) != len(starts)
+        if repeats is None:
+            repeats = len(set(starts)) != len(starts)
         low, high = min(starts), max(starts)
         if not repeats and not any(span is not None and span[0] <= high and low <= span[1]
                                    for span in (self.old, self.new)):
