@@ -50,7 +50,7 @@ class _NdBucket(WireBucket, kw_only=True):
     pass
 
 
-class _Line(msgspec.Struct, kw_only=True):
+class _Line(msgspec.Struct, kw_only=True, gc=False):
     bucket: str | _NdBucket
     timestamp: str | None = None
     duration: float = 0.0
