@@ -146,3 +146,18 @@ def test_pipelined_json_names_the_first_bad_event(tmp_path: Path) -> None:
         _apply(env, Pipelined(path, "json"))
     assert Reader(env).bucket_list() == []
     env.close()
+
+
+def test_a_reader_process_that_dies_aborts_the_import(tmp_path: Path) -> None:
+    events = [{"timestamp": f"2024-03-01T00:00:{i % 60:02d}.{i:06d}Z", "duration": 1,
+               "data": {}} for i in range(1000)]
+    path = tmp_path / "ok.json"
+    path.write_bytes(_envelope(events))
+    env = Env(tmp_path / "store")
+    importer = Pipelined(path, "json")
+    importer._process.kill()
+    with pytest.raises(RuntimeError, match="import reader process died"):
+        _apply(env, importer)
+    assert Reader(env).bucket_list() == []
+    assert _apply(env, Pipelined(path, "json")).events_imported == 1000
+    env.close()

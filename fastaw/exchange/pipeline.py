@@ -3,9 +3,10 @@
 A two-pass import (`fastaw.exchange.importer.Staged`) parses the whole file, then writes it:
 the two halves take about as long as each other and run one after the other on one core.
 For large files (≥ `PIPELINE_BYTES`, Parquet ≥ `PIPELINE_PARQUET_BYTES`; see
-`should_pipeline`) the reader runs instead in a spawned child process
-and sends validated batches through a pipe while the writer operation — one LMDB write
-transaction on the writer thread — inserts them as they arrive.
+`should_pipeline`) the reader runs instead in a child process — a fresh interpreter that
+imports only the reading modules (`child_main`) — and sends validated batches through a
+pipe while the writer operation — one LMDB write transaction on the writer thread —
+inserts them as they arrive.
 
 All or nothing still holds: nothing is committed until the child has read the whole file
 without error. When it reports a bad record (or dies), the operation raises, the writer
@@ -21,6 +22,8 @@ import contextlib
 import multiprocessing
 import os
 import queue
+import subprocess
+import sys
 import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -41,6 +44,66 @@ QUEUE_DEPTH: Final = 8  # batches in flight between the reader and the writer
 _BUCKET, _EVENTS, _DONE, _BAD, _FAILED = b"B", b"E", b"D", b"X", b"Z"
 _bucket_decoder: Final = msgspec.msgpack.Decoder(tuple[str, Bucket | None])
 _events_decoder: Final = msgspec.msgpack.Decoder(tuple[str, bytes])
+
+
+#: The child's whole program: only the modules the reader needs are imported (a
+#: multiprocessing "spawn" child would also import the parent's ``__main__`` module again:
+#: the CLI, a server, a benchmark — a quarter of a second before the first batch).
+_CHILD: Final = ("import sys; sys.path[:] = sys.argv[4:]; "
+                 "from fastaw.exchange.pipeline import child_main; "
+                 "child_main(sys.argv[1], sys.argv[2], int(sys.argv[3]))")
+
+
+def child_main(path: str, fmt: str, fd: int) -> None:
+    """Entry point of the reader process started by `_start` (``fd``: the pipe's end)."""
+    _produce(path, fmt or None, Connection(fd, readable=False))
+
+
+class _Child:
+    """The reader process: a plain interpreter running `_CHILD`, writing into a pipe."""
+
+    def __init__(self, path: str, fmt: str | None) -> None:
+        from multiprocessing import spawn
+
+        read_end, write_end = os.pipe()
+        try:
+            self._popen = subprocess.Popen(
+                [spawn.get_executable(), "-c", _CHILD, path, fmt or "", str(write_end),
+                 *sys.path], stdin=subprocess.DEVNULL, pass_fds=(write_end,))
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        self.conn = Connection(read_end, writable=False)
+
+    def is_alive(self) -> bool:
+        return self._popen.poll() is None
+
+    def kill(self) -> None:
+        self._popen.kill()
+
+    def join(self, timeout: float) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._popen.wait(timeout)
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._popen.returncode
+
+
+def _start(path: str, fmt: str | None) -> tuple[Any, Connection]:
+    """(the reader process, the receiving end of its pipe)."""
+    if os.name == "posix":
+        child = _Child(path, fmt)
+        return child, child.conn
+    context = multiprocessing.get_context("spawn")  # no pass_fds on Windows
+    conn, child_conn = context.Pipe(duplex=False)
+    process = context.Process(target=_produce, args=(path, fmt, child_conn),
+                              name="fastaw-import-reader", daemon=True)
+    process.start()
+    child_conn.close()
+    return process, conn
 
 
 def _produce(path: str, fmt: str | None, conn: Connection) -> None:
@@ -68,12 +131,7 @@ class Pipelined:
     """An import whose reading runs in a child process during `apply` (see module doc)."""
 
     def __init__(self, path: str | Path, fmt: str | None = None) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe(duplex=False)
-        self._process = context.Process(target=_produce, args=(str(path), fmt, child),
-                                        name="fastaw-import-reader", daemon=True)
-        self._process.start()
-        child.close()
+        self._process, self._conn = _start(str(path), fmt)
         self.path, self.fmt = Path(path), fmt
         self.events = 0
         self._used = False
