@@ -143,6 +143,11 @@ class Pipelined:
         self._drain.start()
 
     def _pump(self) -> None:
+        # Polars, which the writer needs for the first batch, is imported while the child
+        # starts (a fresh process: ≈ 0.2 s before it can send anything); a failure here
+        # is raised again by the writer's own import
+        with contextlib.suppress(BaseException):
+            import fastaw.exchange.batch  # noqa: F401
         try:
             while True:
                 message = self._conn.recv_bytes()
