@@ -31,28 +31,36 @@ def test_rows_to_frame_keeps_non_ascii_data_exact() -> None:
     assert frame["duration"].to_list() == [5, 5, 5]
 
 
-def test_chunks_are_built_reused_and_invalidated(env: Env, writer: Writer) -> None:
+DAY = 86_400 * 10**9
+DATAS = [canonical_data(d) for d in DATA]
+
+
+def _thirty_days(writer: Writer) -> Bucket:
+    """Bucket ``b`` with one event a day for 30 days, cycling through `DATA`."""
     bucket = writer.run_sync(lambda w: w.create_bucket(
         Bucket(id="b", num=0, type="t", client="c", hostname="h", created=0)))
-    datas = [canonical_data(d) for d in DATA]
-    day = 86_400 * 10**9
-    events = [Event(None, i * day, 60 * 10**9, datas[i % 3]) for i in range(30)]
+    events = [Event(None, i * DAY, 60 * 10**9, DATAS[i % 3]) for i in range(30)]
     writer.run_sync(lambda w: w.insert_many(bucket.num, events))
+    return bucket
+
+
+def test_chunks_are_built_reused_and_invalidated(env: Env, writer: Writer) -> None:
+    bucket = _thirty_days(writer)
     source = ColumnSource(ChunkStore(env), memory=0)  # chunks only
-    first = source.events("b", 0, 40 * day)
+    first = source.events("b", 0, 40 * DAY)
     assert first.height == 30 and source.chunks_built > 0
     source.flush()  # chunks are stored by a background thread
     built = source.chunks_built
     assert source.writer.stored == built
-    again = source.events("b", 0, 40 * day)
+    again = source.events("b", 0, 40 * DAY)
     assert again.equals(first) and source.chunks_built == built and source.chunks_read == built
-    late = Event(None, 29 * day + 1, 1, datas[0])
+    late = Event(None, 29 * DAY + 1, 1, DATAS[0])
     writer.run_sync(lambda w: w.insert_many(bucket.num, [late]))
-    third = source.events("b", 0, 40 * day)
+    third = source.events("b", 0, 40 * DAY)
     assert third.height == 31 and source.chunks_built == built + 1
     source.flush()
-    assert sorted(third["data"].to_list()) == sorted([d.decode() for d in datas * 10]
-                                                      + [datas[0].decode()])
+    assert sorted(third["data"].to_list()) == sorted([d.decode() for d in DATAS * 10]
+                                                      + [DATAS[0].decode()])
 
 
 def test_lz4_chunks_of_earlier_versions_are_read(env: Env, writer: Writer) -> None:
@@ -89,28 +97,23 @@ def test_chunks_of_another_format_are_rebuilt(env: Env, writer: Writer) -> None:
 
 def test_windows_in_memory_are_reused_until_a_write_or_a_new_dictionary(
         env: Env, writer: Writer) -> None:
-    bucket = writer.run_sync(lambda w: w.create_bucket(
-        Bucket(id="b", num=0, type="t", client="c", hostname="h", created=0)))
-    datas = [canonical_data(d) for d in DATA]
-    day = 86_400 * 10**9
-    events = [Event(None, i * day, 60 * 10**9, datas[i % 3]) for i in range(30)]
-    writer.run_sync(lambda w: w.insert_many(bucket.num, events))
+    bucket = _thirty_days(writer)
     source = ColumnSource(ChunkStore(env), cache=False)
     with query_dictionary(fresh=True):
-        first = source.events("b", 0, 40 * day)
+        first = source.events("b", 0, 40 * DAY)
         built = source.chunks_built
         assert first.height == 30 and built > 0 and source.frames.size > 0
-        again = source.events("b", 0, 40 * day)
+        again = source.events("b", 0, 40 * DAY)
         assert again.equals(first) and source.chunks_built == built  # nothing read
-        part = source.events("b", 5 * day, 9 * day)  # a sub-range: filtered from memory
-        assert part["timestamp"].to_list() == [i * day for i in range(5, 10)]
+        part = source.events("b", 5 * DAY, 9 * DAY)  # a sub-range: filtered from memory
+        assert part["timestamp"].to_list() == [i * DAY for i in range(5, 10)]
         assert source.chunks_built == built
-        late = Event(None, 29 * day + 1, 1, datas[0])
+        late = Event(None, 29 * DAY + 1, 1, DATAS[0])
         writer.run_sync(lambda w: w.insert_many(bucket.num, [late]))
-        third = source.events("b", 0, 40 * day)
+        third = source.events("b", 0, 40 * DAY)
         assert third.height == 31 and source.chunks_built == built + 1  # only that window
     with query_dictionary(fresh=True):  # other codes: nothing in memory is valid
-        fourth = source.events("b", 0, 40 * day)
+        fourth = source.events("b", 0, 40 * DAY)
         assert fourth.height == 31 and source.chunks_built == 2 * built + 1
         assert sorted(fourth["data"].to_list()) == sorted(third["data"].to_list())
 
@@ -118,11 +121,10 @@ def test_windows_in_memory_are_reused_until_a_write_or_a_new_dictionary(
 def test_the_memory_budget_is_kept(env: Env, writer: Writer) -> None:
     bucket = writer.run_sync(lambda w: w.create_bucket(
         Bucket(id="b", num=0, type="t", client="c", hostname="h", created=0)))
-    day = 86_400 * 10**9
-    events = [Event(None, i * day // 4, 60 * 10**9, canonical_data({"i": i}))
+    events = [Event(None, i * DAY // 4, 60 * 10**9, canonical_data({"i": i}))
               for i in range(400)]
     writer.run_sync(lambda w: w.insert_many(bucket.num, events))
     source = ColumnSource(ChunkStore(env), cache=False, memory=2_000)
     with query_dictionary(fresh=True):
-        assert source.events("b", 0, 200 * day).height == 400
+        assert source.events("b", 0, 200 * DAY).height == 400
         assert 0 < source.frames.size <= 2_000
