@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import polars as pl
 from hypothesis import example, given, settings
@@ -130,3 +132,17 @@ def test_a_dictionary_keeps_its_codes_while_no_frame_uses_it() -> None:
         assert again is dictionary
         assert pl.Series(["b", "c"]).cast(again.dtype).to_physical().to_list() == [
             codes[1], max(codes) + 1]
+
+
+def test_a_worker_dictionary_that_grew_too_big_is_replaced(monkeypatch: Any) -> None:
+    from fastaw.transforms import dictionary as dictionaries
+    from fastaw.transforms.distinct import DistinctData
+
+    monkeypatch.setattr(dictionaries, "TEXT_LIMIT", 3)
+    with query_dictionary(fresh=True) as first:
+        DistinctData(frame.from_columns([1, 2], [0, 1], [0, 0], ['{"a":1}', '{"a":2}'])["data"])
+    with query_dictionary() as same:  # 2 texts: kept
+        assert same is first
+        DistinctData(frame.from_columns([3, 4], [2, 3], [0, 0], ['{"a":3}', '{"a":4}'])["data"])
+    with query_dictionary() as other:  # 4 texts: replaced
+        assert other is not first and other.size == 0

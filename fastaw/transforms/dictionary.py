@@ -24,9 +24,9 @@ from typing import Any, Final
 
 import polars as pl
 
-#: A worker dictionary holding more texts than this is dropped before the next query
-#: (≈ 100–150 bytes each with the memo: a few hundred MB at most).
-TEXT_LIMIT: Final = 2_500_000
+#: A worker dictionary holding more texts than this is dropped before the next query (a
+#: year of a busy desktop's history is ≈ 650k texts, ≈ 300 MB with the memo).
+TEXT_LIMIT: Final = 1_000_000
 
 
 class Dictionary:
