@@ -70,7 +70,6 @@ class DistinctData:
         if self.memo is not None:
             current.saw(self.distinct_codes)
         self._distinct: pl.Series | None = None
-        self._texts: list[str] | None = None
         self._objects: list[JSONObject] | None = None
 
     @property
@@ -83,12 +82,6 @@ class DistinctData:
     def _categorical(self) -> pl.Series:
         """The distinct texts as a data column."""
         return self.distinct_codes.cat.to(self.dtype)
-
-    @property
-    def texts(self) -> list[str]:
-        if self._texts is None:
-            self._texts = self.distinct.to_list()
-        return self._texts
 
     @property
     def objects(self) -> list[JSONObject]:
