@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 from fastaw.columnar import ColumnSource, rows_to_frame
 from fastaw.models import Bucket, Event, canonical_data, render_event
 from fastaw.storage import Env, Writer, keys
@@ -128,3 +131,20 @@ def test_the_memory_budget_is_kept(env: Env, writer: Writer) -> None:
     with query_dictionary(fresh=True):
         assert source.events("b", 0, 200 * DAY).height == 400
         assert 0 < source.frames.size <= 2_000
+
+
+def test_closing_the_store_waits_for_a_chunk_write_in_flight(tmp_path: Path) -> None:
+    """A background chunk write still running when the store is closed finishes first
+    (closing used to cut it off, after which the close waited forever)."""
+    for attempt in range(5):  # the race needs the write to be in flight: try a few times
+        env = Env(tmp_path / f"store{attempt}")
+        writer = Writer(env)
+        writer.start()
+        _thirty_days(writer)
+        writer.stop()
+        source = ColumnSource(ChunkStore(env), memory=0)
+        assert source.events("b", 0, 40 * DAY).height == 30  # queues the chunks' write
+        closing = threading.Thread(target=env.close, daemon=True)
+        closing.start()
+        closing.join(timeout=20)
+        assert not closing.is_alive(), "closing the store hung"

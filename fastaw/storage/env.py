@@ -177,7 +177,14 @@ class Env:
             return int(new_size)
 
     def close(self) -> None:
-        self.lmdb.close()
+        """Close the store once no transaction begun through this `Env` is in progress.
+
+        A write transaction still running on another thread (a background chunk write,
+        say) is let finish first: py-lmdb invalidates it otherwise, it can then never be
+        ended by its own thread, and the close waits for that forever.
+        """
+        with self.gate.exclusive():
+            self.lmdb.close()
 
 
 def store_path(data_dir: Path) -> Path:
