@@ -97,8 +97,7 @@ class DistinctData:
 
     def expand(self, values: pl.Series) -> pl.Series:
         """Row column of ``values`` (one per distinct text, parallel to `distinct_codes`)."""
-        size = int(self.distinct_codes.max()) + 1 if self.distinct_codes.len() else 0  # type: ignore[arg-type]
-        table = nulls(size, values.dtype).alias(values.name)
+        table = nulls(_span(self.distinct_codes), values.dtype).alias(values.name)
         return table.scatter(self.distinct_codes, values).gather(self.codes)
 
     def mask(self, keep: Sequence[bool] | pl.Series) -> pl.Series:
@@ -244,7 +243,7 @@ class DistinctData:
     def _remember(self, table: str, codes: pl.Series, values: pl.Series) -> None:
         """Store ``values`` for ``codes`` in memo ``table``."""
         assert self.memo is not None
-        size = int(codes.max()) + 1 if codes.len() else 0  # type: ignore[arg-type]
+        size = _span(codes)
         stored = self.memo.get(table)
         if stored is None:
             stored = nulls(size, values.dtype).alias(table)
@@ -253,22 +252,26 @@ class DistinctData:
         self.memo[table] = stored.scatter(codes, values)
 
 
+def _span(codes: pl.Series) -> int:
+    """The length of a table indexed by ``codes``: one more than the largest."""
+    top = codes.max()
+    return 0 if top is None else int(top) + 1  # type: ignore[arg-type]
+
+
 def _present(codes: pl.Series) -> pl.Series:
     """The distinct codes, ascending. Codes are small dense integers (below the dictionary's
     size), so marking them in a bitmap is cheaper than hashing them."""
     if codes.len() == 0:
         return codes.clear()
-    top = codes.max()
-    assert isinstance(top, int)
-    marks = pl.repeat(False, top + 1, dtype=pl.Boolean, eager=True).scatter(codes, True)
+    marks = pl.repeat(False, _span(codes), dtype=pl.Boolean, eager=True).scatter(codes, True)
     return marks.arg_true().cast(pl.UInt32)
 
 
 def _gather(table: pl.Series, codes: pl.Series) -> pl.Series:
     """``table[code]`` per code; null for codes beyond the table (not known yet)."""
-    top = int(codes.max()) if codes.len() else -1  # type: ignore[arg-type]
-    if top >= table.len():
-        table = table.extend_constant(None, top + 1 - table.len())
+    size = _span(codes)
+    if size > table.len():
+        table = table.extend_constant(None, size - table.len())
     return table.gather(codes)
 
 
@@ -279,7 +282,6 @@ def intern(strings: pl.Series) -> tuple[pl.Series, pl.Series]:
     interned = strings.cast(pl.Categorical(pl.Categories.random()))
     uniques = interned.unique().drop_nulls()
     codes = uniques.to_physical()
-    size = int(codes.max()) + 1 if codes.len() else 0  # type: ignore[arg-type]
-    position = nulls(size, pl.UInt32).scatter(
+    position = nulls(_span(codes), pl.UInt32).scatter(
         codes, pl.int_range(codes.len(), dtype=pl.UInt32, eager=True))
     return uniques.cast(pl.String), position.gather(interned.to_physical())

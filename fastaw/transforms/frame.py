@@ -87,17 +87,18 @@ def from_columns(
 def conform(frame: pl.DataFrame) -> Events:
     """Exactly the four contract columns, in order, with the contract dtypes (text data is
     interned into the current dictionary)."""
-    wanted = schema()
-    if frame.columns == list(COLUMNS) and frame.schema == wanted:
-        return frame
-    return frame.select(pl.col(name).cast(dtype) for name, dtype in wanted.items())
+    return _with_schema(frame, schema())
 
 
 def stored(frame: pl.DataFrame) -> pl.DataFrame:
     """The four columns with plain-text ``data`` (how chunks are kept)."""
-    if frame.columns == list(COLUMNS) and frame.schema == STORED_SCHEMA:
+    return _with_schema(frame, STORED_SCHEMA)
+
+
+def _with_schema(frame: pl.DataFrame, wanted: dict[str, pl.DataType]) -> pl.DataFrame:
+    if frame.columns == list(COLUMNS) and frame.schema == wanted:
         return frame
-    return frame.select(pl.col(name).cast(dtype) for name, dtype in STORED_SCHEMA.items())
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in wanted.items())
 
 
 # --- query response JSON -------------------------------------------------------------------
