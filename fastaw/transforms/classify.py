@@ -19,7 +19,13 @@ import polars as pl
 from fastaw.transforms.distinct import DistinctData, Rewrite, intern
 from fastaw.transforms.errors import InvalidParameters, RegexCompileError
 from fastaw.transforms.frame import Events
-from fastaw.transforms.jsondata import decode, decode_value, encode, string_values
+from fastaw.transforms.jsondata import (
+    decode,
+    decode_value,
+    encode,
+    leads_every_key,
+    string_values,
+)
 from fastaw.transforms.regex import Regex, compile_regex
 
 
@@ -124,13 +130,12 @@ def _spliced(dd: DistinctData, key: str, values: pl.Series) -> pl.Series:
     """Each distinct text with ``key`` (which sorts before every ordinary key: ``$…``) set
     to the value text of ``values`` — canonical JSON stays canonical."""
     frame = pl.DataFrame({"text": dd.distinct, "value": values})
-    first = pl.col("text").str.slice(2, 1)
     member = pl.concat_str(pl.lit(f'{{"{key}":'), pl.col("value"))
     new = frame.select(
         pl.when(pl.col("text") == "{}")
         .then(pl.concat_str(member, pl.lit("}")))
         # every existing key sorts after ``key``: insert it first
-        .when((first > key[0]) & (first != "\\"))
+        .when(leads_every_key(pl.col("text"), key))
         .then(pl.concat_str(member, pl.lit(","), pl.col("text").str.slice(1)))
         .otherwise(None)
     ).to_series()

@@ -66,6 +66,14 @@ def value_text(value: Any) -> str:
     return encode(value)
 
 
+def leads_every_key(text: pl.Expr, key: str) -> pl.Expr:
+    """Whether a ``key`` member can go first in the non-empty canonical object ``text``:
+    its first key starts with a character sorting after ``key``'s first one (and is not an
+    escape). Conservative: False also for some texts where it could."""
+    first = text.str.slice(2, 1)
+    return (first > key[0]) & (first != "\\")
+
+
 _UNRENAMABLE: Final = re.compile(r'["\\\x00-\x1f]')
 
 

@@ -22,6 +22,7 @@ from fastaw.transforms.frame import Events, nulls
 from fastaw.transforms.jsondata import (
     decode,
     encode,
+    leads_every_key,
     string_values,
 )
 
@@ -280,8 +281,7 @@ def _split(dd: DistinctData) -> Rewrite:
         # already split (e.g. a second split_url_events): the four keys lead the text as is
         & ~pl.col("text").str.starts_with(pl.col("head"))
     )
-    first = pl.col("text").str.slice(2, 1)
-    spliceable = (first > "$") & (first != "\\")
+    spliceable = leads_every_key(pl.col("text"), URL_KEYS[0])
     fast = pairs.filter(spliceable)
     slow = pairs.filter(~spliceable)
     new = [fast.select(pl.concat_str(pl.col("head"), pl.col("text").str.slice(1))).to_series()]
