@@ -48,10 +48,12 @@ def filter_period_intersect(events: Events, filters: Events) -> Events:
 
     Vectorized by a closed form of the walk. With filter ends ``E``, ``M = cummax(E)`` and
     ``G(x)`` = first filter with ``M >= x``: the pointer when event *k* starts is
-    ``G(max end of earlier events)``; event *k* visits filters up to ``G(max end so far)``;
-    at a visited filter *j* (not the first) its current start is
-    ``max(start, M[j-1])``. So every (event, filter) pair is generated with
-    ``int_ranges`` + ``explode`` — O(n + m) pairs — and filtered by the emit condition.
+    ``lo = G(max end of earlier events)``; event *k* visits filters up to
+    ``hi = G(max end so far)``; at a visited filter *j* its current start is its own start
+    when ``j = lo``, else ``max(start, M[j-1])``. The pairs (event, lo) are columns of the
+    events themselves; the rare further pairs (an event spanning several filters) are
+    generated with ``int_ranges`` + ``explode`` and merged in by (event, filter) — O(n + m)
+    pairs, each kept iff it emits a piece.
     """
     if events.height == 0 or filters.height == 0:
         return empty()
@@ -65,41 +67,51 @@ def filter_period_intersect(events: Events, filters: Events) -> Events:
             fi["duration"].to_list(),
         )
         return from_pieces(ev, pieces)
-    m = fi.height
-    f_end = fi["timestamp"] + fi["duration"]
-    reach = f_end.cum_max()
     ev = ev.filter(pl.col("duration") > 0)
     if ev.height == 0:
         return empty()
-    e_end = ev["timestamp"] + ev["duration"]
-    seen = e_end.cum_max()
-    lo = reach.search_sorted(seen.shift(1).fill_null(reach[0]), side="left")
-    hi = reach.search_sorted(seen, side="left").clip(upper_bound=m - 1)
+    m = fi.height
     f_start = fi["timestamp"]
-    before = reach.shift(1)
-    j = pl.col("_j")
-    cur = (
-        pl.when(j == pl.col("_lo"))
-        .then(pl.col("timestamp"))
-        .otherwise(pl.max_horizontal(pl.col("timestamp"), pl.col("_before")))
+    f_end = f_start + fi["duration"]
+    reach = f_end.cum_max()
+    e_end = ev["timestamp"] + ev["duration"]
+    upto = reach.search_sorted(e_end.cum_max(), side="left")  # G(max end so far)
+    frame = ev.with_columns(
+        _end=e_end,
+        _lo=upto.shift(1).fill_null(0),
+        _hi=upto.clip(upper_bound=m - 1),
     )
-    pairs = (
-        ev.with_columns(_end=e_end, _lo=lo.cast(pl.Int64), _hi=hi.cast(pl.Int64))
-        .filter(pl.col("_lo") <= pl.col("_hi"))
-        .with_columns(_j=pl.int_ranges(pl.col("_lo"), pl.col("_hi") + 1))
+    ts, end, fs, fe, cur = (pl.col(c) for c in ("timestamp", "_end", "_fs", "_fe", "_cur"))
+    lo, hi = pl.col("_lo"), pl.col("_hi")
+    emits = (fs < end) & (cur < fe)
+    piece = [
+        pl.max_horizontal(cur, fs).alias("timestamp"),
+        (pl.min_horizontal(end, fe) - pl.max_horizontal(cur, fs)).alias("duration"),
+    ]
+    first = frame["_lo"].clip(upper_bound=m - 1)
+    firsts = frame.with_columns(_cur=ts, _fs=f_start.gather(first), _fe=f_end.gather(first))
+    if not (frame["_lo"] < frame["_hi"]).any():
+        return firsts.filter((lo <= hi) & emits).select(*piece, "id", "data").select(COLUMNS)
+    # events visiting more filters: their further pieces, merged in after their first by
+    # the sort key event index · 2³² + (filter − lo)
+    order = pl.col("_e").cast(pl.Int64) * (1 << 32)
+    firsts = firsts.with_row_index("_e").filter((lo <= hi) & emits)
+    more = (
+        frame.with_row_index("_e")
+        .filter(lo < hi)
+        .with_columns(_j=pl.int_ranges(lo + 1, hi + 1, dtype=pl.UInt32))
         .explode("_j")
     )
-    idx = pairs["_j"]
-    pairs = pairs.with_columns(
-        _fs=f_start.gather(idx), _fe=f_end.gather(idx), _before=before.gather(idx)
-    ).with_columns(_cur=cur)
+    j = more["_j"]
+    more = more.with_columns(
+        _fs=f_start.gather(j), _fe=f_end.gather(j), _cur=pl.max_horizontal(ts, reach.gather(j - 1))
+    ).filter(emits)
     return (
-        pairs.filter((pl.col("_fs") < pl.col("_end")) & (pl.col("_cur") < pl.col("_fe")))
-        .with_columns(
-            timestamp=pl.max_horizontal("_cur", "_fs"),
-            _stop=pl.min_horizontal("_end", "_fe"),
+        firsts.select(*piece, "id", "data", order.alias("_order"))
+        .merge_sorted(
+            more.select(*piece, "id", "data", (order + pl.col("_j") - lo).alias("_order")),
+            "_order",
         )
-        .with_columns(duration=pl.col("_stop") - pl.col("timestamp"))
         .select(COLUMNS)
     )
 
