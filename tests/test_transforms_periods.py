@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import tests.reference_transforms as ref
 from fastaw import transforms as tf
 from fastaw.timefmt import parse_datetime
+from fastaw.transforms import periods
 from tests.reference_transforms import Ev
 from tests.strategies import canon, event_lists, from_frame, no_data, small_datas, to_frame
 
@@ -274,6 +275,20 @@ def test_flood_negative_durations_match_reference(events: list[Ev]) -> None:
 @example([Ev(0, 20)], [Ev(0, 10), Ev(5, 10), Ev(7, 0)])
 def test_filter_period_intersect_matches_reference(events: list[Ev], filters: list[Ev]) -> None:
     got = from_frame(tf.filter_period_intersect(to_frame(events), to_frame(filters)))
+    assert canon(got) == canon(ref.filter_period_intersect(events, filters))
+
+
+@settings(max_examples=150, deadline=None)
+@given(event_lists(), event_lists(data=no_data))
+@example([Ev(0, 100, {}, 1), Ev(10, 10, {}, 2)], [Ev(15, 3), Ev(50, 10)])
+def test_filter_period_intersect_merged_pieces_match_reference(
+    events: list[Ev], filters: list[Ev]
+) -> None:
+    # an event's pieces after its first are spliced in when few, merged in by a sort key
+    # when many: small lists take the second path only with the splice limit at 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(periods, "_SPLICE_LIMIT", 0)
+        got = from_frame(tf.filter_period_intersect(to_frame(events), to_frame(filters)))
     assert canon(got) == canon(ref.filter_period_intersect(events, filters))
 
 

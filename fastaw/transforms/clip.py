@@ -11,6 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from fastaw.transforms.frame import COLUMNS, Events, empty
+from fastaw.transforms.ordering import strictly_ascending
 
 
 def query_bucket_clip(frame: Events, start_ns: int, end_ns: int) -> Events:
@@ -28,10 +29,15 @@ def query_bucket_clip(frame: Events, start_ns: int, end_ns: int) -> Events:
         return empty()
     ts = pl.col("timestamp")
     end = ts + pl.col("duration")
+    touching = frame.filter((end >= start_ns) & (ts <= end_ns))
+    stamps = touching["timestamp"]
+    if stamps.is_sorted() and strictly_ascending(stamps):  # no ties: newest first = reversed
+        newest_first = touching.reverse()
+    else:
+        newest_first = touching.sort(["timestamp", "id"], descending=[True, False],
+                                     maintain_order=True)
     return (
-        frame.filter((end >= start_ns) & (ts <= end_ns))
-        .sort(["timestamp", "id"], descending=[True, False], maintain_order=True)
-        .with_columns(
+        newest_first.with_columns(
             pl.max_horizontal(ts, pl.lit(start_ns)).alias("timestamp"),
             (
                 pl.min_horizontal(end, pl.lit(end_ns)) - pl.max_horizontal(ts, pl.lit(start_ns))

@@ -19,9 +19,22 @@ def sort_by_timestamp(events: Events) -> Events:
 
         in:  [b 3s] [a 0s] [c 3s]   →   out: [a 0s] [b 3s] [c 3s]
     """
-    if events["timestamp"].is_sorted():  # most lists already are: a scan, not a sort
+    stamps = events["timestamp"]
+    if stamps.is_sorted():  # most lists already are: a scan, not a sort
         return events
+    if strictly_descending(stamps):  # newest first without ties (query_bucket's order)
+        return events.reverse()
     return events.sort("timestamp", maintain_order=True)
+
+
+def strictly_ascending(values: pl.Series) -> bool:
+    """Whether each value is greater than the one before (a scan)."""
+    return values.len() < 2 or bool((values.diff().slice(1) > 0).all())
+
+
+def strictly_descending(values: pl.Series) -> bool:
+    """Whether each value is less than the one before (a scan)."""
+    return values.len() < 2 or bool((values.diff().slice(1) < 0).all())
 
 
 def sort_by_duration(events: Events) -> Events:

@@ -7,6 +7,8 @@ duration (stored as given, as aw-server-rust does) takes the literal loop in `lo
 
 from __future__ import annotations
 
+from typing import Final
+
 import polars as pl
 
 from fastaw.transforms.frame import COLUMNS, Events, data_literal, empty, nulls
@@ -88,14 +90,8 @@ def filter_period_intersect(events: Events, filters: Events) -> Events:
         pl.max_horizontal(cur, fs).alias("timestamp"),
         (pl.min_horizontal(end, fe) - pl.max_horizontal(cur, fs)).alias("duration"),
     ]
-    first = frame["_lo"].clip(upper_bound=m - 1)
-    firsts = frame.with_columns(_cur=ts, _fs=f_start.gather(first), _fe=f_end.gather(first))
-    if not (frame["_lo"] < frame["_hi"]).any():
-        return firsts.filter((lo <= hi) & emits).select(*piece, "id", "data").select(COLUMNS)
-    # events visiting more filters: their further pieces, merged in after their first by
-    # the sort key event index · 2³² + (filter − lo)
-    order = pl.col("_e").cast(pl.Int64) * (1 << 32)
-    firsts = firsts.with_row_index("_e").filter((lo <= hi) & emits)
+    # events visiting more filters: their further pieces (often none: an event that ends in
+    # the gap after a filter visits the next one without overlapping it)
     more = (
         frame.with_row_index("_e")
         .filter(lo < hi)
@@ -106,12 +102,36 @@ def filter_period_intersect(events: Events, filters: Events) -> Events:
     more = more.with_columns(
         _fs=f_start.gather(j), _fe=f_end.gather(j), _cur=pl.max_horizontal(ts, reach.gather(j - 1))
     ).filter(emits)
+    first = frame["_lo"].clip(upper_bound=m - 1)
+    firsts = frame.with_columns(_cur=ts, _fs=f_start.gather(first), _fe=f_end.gather(first))
+    if more.height == 0:
+        return firsts.filter((lo <= hi) & emits).select(*piece, "id", "data").select(COLUMNS)
+    firsts = firsts.with_row_index("_e").filter((lo <= hi) & emits)
+    return _merged_in(firsts.select(*piece, "id", "data", "_e"),
+                      more.select(*piece, "id", "data", "_e", (pl.col("_j") - lo).alias("_k")))
+
+
+#: Up to this many extra pieces are spliced between slices of the first pieces; more are
+#: merged in by a sort key.
+_SPLICE_LIMIT: Final = 256
+
+
+def _merged_in(firsts: pl.DataFrame, more: pl.DataFrame) -> Events:
+    """``firsts`` (one piece per event ``_e``, ascending) with ``more`` (further pieces,
+    ordered by ``_e`` and their rank ``_k``) each placed after its event's earlier pieces."""
+    if more.height <= _SPLICE_LIMIT:
+        at = firsts["_e"].search_sorted(more["_e"], side="right").to_list()
+        parts, done = [], 0
+        for row, cut in enumerate(at):
+            parts += [firsts.slice(done, cut - done).select(COLUMNS),
+                      more.slice(row, 1).select(COLUMNS)]
+            done = cut
+        parts.append(firsts.slice(done).select(COLUMNS))
+        return pl.concat(parts, rechunk=True)
+    order = pl.col("_e").cast(pl.Int64) * (1 << 32)
     return (
-        firsts.select(*piece, "id", "data", order.alias("_order"))
-        .merge_sorted(
-            more.select(*piece, "id", "data", (order + pl.col("_j") - lo).alias("_order")),
-            "_order",
-        )
+        firsts.select(*COLUMNS, order.alias("_order"))
+        .merge_sorted(more.select(*COLUMNS, (order + pl.col("_k")).alias("_order")), "_order")
         .select(COLUMNS)
     )
 
