@@ -81,12 +81,14 @@ def _runs(ordered: pl.DataFrame) -> pl.DataFrame:
     # already reached before the run started (then an earlier event covers the run)
     covered = (pl.col("_max") <= pl.col("_reach").fill_null(pl.col("_max") - 1)) & ~(first & last)
     marked = marked.with_columns(_first=first, _last=last, _covered=covered)
-    if marked["_sure"].all() and not marked.filter("_last")["_covered"].any():
-        firsts = marked.filter("_first").select("id", "timestamp", "data")
-        ends = marked.filter("_last").select(
-            pl.when(pl.col("_first")).then(end).otherwise(pl.col("_max")).alias("_end")
-        )
-        return pl.concat([firsts, ends], how="horizontal")
+    if marked.select(pl.col("_sure").all() & ~(pl.col("_covered") & last).any()).item():
+        runs = marked.filter("_first").select("id", "timestamp", "data", "_end", "_last")
+        # a run of one event ends where it does (most runs); a longer one at its last
+        # event's running max
+        ends = marked.select(pl.col("_max").filter(last & ~first)).to_series()
+        if ends.len():
+            runs = runs.with_columns(_end=runs["_end"].scatter((~runs["_last"]).arg_true(), ends))
+        return runs.drop("_last")
     # exact path: lift block b (then run r) to the disjoint Int128 range b·2⁶⁴ ± 2⁶³ so
     # one global cum_max never crosses a boundary
     block = (~same).cum_sum().cast(pl.Int128) * _BLOCK
