@@ -13,7 +13,11 @@ running in the other slots are not disturbed. A process that dies (out of memory
 is replaced the same way.
 
 Query processes run at a lower CPU priority (``nice`` +10): when a big query keeps every
-core busy, the HTTP workers — heartbeats, inserts — still get the CPU first.
+core busy, the HTTP workers — heartbeats, inserts — still get the CPU first. Each query
+process runs Polars on one thread (``POLARS_MAX_THREADS``, unless the operator set it):
+the transforms are many short column operations that a second thread barely speeds up
+(one-year Activity query: 0.56–0.65 s on one thread, 0.64–0.69 s on two), and a query
+then leaves the other cores to the HTTP workers and to the other query processes.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ GRACE_SECONDS: Final = 5.0
 NICENESS: Final = 10
 ALLOCATOR_ENV: Final = "_RJEM_MALLOC_CONF"
 ALLOCATOR_CONF: Final = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0"
+THREADS_ENV: Final = "POLARS_MAX_THREADS"
+QUERY_THREADS: Final = "1"
 PARENT_POLL_SECONDS: Final = 1.0
 
 _source: Any = None
@@ -50,6 +56,8 @@ def _worker_init(data_dir: str, map_size: int) -> None:
     # Ctrl-C reaches the whole process group; the HTTP worker shuts its pool down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent(os.getppid())
+    # read by Polars when it first starts its thread pool, which nothing has done yet here
+    os.environ.setdefault(THREADS_ENV, QUERY_THREADS)
     from fastaw.columnar import ColumnSource
     from fastaw.storage import Env
     from fastaw.storage.chunks import ChunkStore

@@ -22,6 +22,14 @@ def sleepy(lines: list[str], timeperiods: list[str], name: str | None,
     return 200, f"slept {lines[0]} at nice {os.nice(0)} in {os.getpid()}".encode()
 
 
+def polars_threads(lines: list[str], timeperiods: list[str], name: str | None,
+                   timeout: float) -> tuple[int, Any]:
+    """A stand-in query that reports the size of the worker's Polars thread pool."""
+    import polars as pl
+
+    return 200, str(pl.thread_pool_size()).encode()
+
+
 @pytest.fixture
 def pool(tmp_path: Path) -> Any:
     Env(tmp_path / "store").close()
@@ -77,3 +85,9 @@ def test_queries_one_after_another_run_in_the_same_worker(pool: QueryPool) -> No
 
     assert len(pids(asyncio.run(one_by_one()))) == 1
     assert len(pids(asyncio.run(together()))) == 2
+
+
+def test_query_workers_run_polars_on_one_thread(pool: QueryPool) -> None:
+    assert "POLARS_MAX_THREADS" not in os.environ  # else the workers follow the operator
+    pool.target = polars_threads
+    assert asyncio.run(pool.run([], [], None)) == b"1"
