@@ -34,6 +34,21 @@ def test_seconds_survive_json_floats_exactly(ns: int) -> None:
     assert seconds_to_ns(ns / 1e9) == ns
 
 
+@settings(max_examples=200)
+@given(st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(-(10**10), 10**10)
+                | st.sampled_from([0, 1, -1, 10**16, 10**17 - 1, 2**53 + 1]), min_size=1))
+def test_polars_writes_durations_as_msgspec_does(ns: list[int]) -> None:
+    """The import's rendering of durations (Polars) is `encode_duration` byte for byte."""
+    import polars as pl
+
+    from fastaw.exchange import columns
+    from fastaw.models import encode_durations
+
+    assert columns._polars_formats_floats()
+    texts = columns.duration_texts(pl.Series(ns, dtype=pl.Int64)).to_list()
+    assert texts == [text.decode() for text in encode_durations(ns)]
+
+
 def test_json_is_parsed_in_slices_whose_cuts_are_proven(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """Cuts guessed inside strings or nested objects are rejected and moved on."""

@@ -85,6 +85,42 @@ def stamp_texts(starts: pl.Expr) -> pl.Expr:
     return starts.cast(pl.Datetime("ns")).dt.strftime(STAMP_FORMAT)
 
 
+def duration_texts(durations: pl.Series) -> pl.Series:
+    """`fastaw.models.encode_duration` of int64 ns durations (String).
+
+    ns / 1e9 by a column of 1e9 (see `parquet_columns`), formatted by Polars: the shortest
+    round-trip digits, written as msgspec writes them for every int64 ns (|s| < 1e10; only
+    exponents ≥ 16 differ, ``1e+16``). A Polars that formats otherwise (checked once, on
+    `_PROBE`) gets the msgspec path.
+    """
+    if not _polars_formats_floats():
+        from fastaw.models import encode_durations
+
+        return pl.Series(encode_durations(durations.to_list()), dtype=pl.Binary).cast(pl.String)
+    ns_per_second = pl.repeat(1e9, len(durations), dtype=pl.Float64, eager=True)
+    return (durations.cast(pl.Float64) / ns_per_second).cast(pl.String)
+
+
+#: Durations whose texts exercise every shape: zero, fixed and exponent notation (both
+#: signs), the switch between them, the most digits, the int64 extremes.
+_PROBE: Final = sorted({sign * (base * 10**power + offset)
+                        for sign in (1, -1) for base in (1, 3, 123457) for power in range(19)
+                        for offset in (-1, 0, 1) if base * 10**power < 2**63 - 1}
+                       | {2**53 + 1, 2**63 - 1, -(2**63), 1_672_531_200_123_456_789})
+_float_check: list[bool] = []
+
+
+def _polars_formats_floats() -> bool:
+    if not _float_check:
+        from fastaw.models import encode_durations
+
+        probe = pl.Series(_PROBE, dtype=pl.Int64)
+        ns_per_second = pl.repeat(1e9, len(probe), dtype=pl.Float64, eager=True)
+        texts = (probe.cast(pl.Float64) / ns_per_second).cast(pl.String).to_list()
+        _float_check.append(texts == [text.decode() for text in encode_durations(_PROBE)])
+    return _float_check[0]
+
+
 def format_starts(starts: list[int]) -> list[bytes]:
     """`fastaw.timefmt.format_ns` of every start, as bytes."""
     text = pl.DataFrame({"s": pl.Series(starts, dtype=pl.Int64)}).select(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import msgspec
 
@@ -40,6 +40,7 @@ _EVENTS_SLOT: Final = b"\x00"
 _CUT: Final = re.compile(rb"\}\s*,\s*\{")
 _PATH: Final = re.compile(r"`\$\[(\d+)\]")
 _WS: Final = b" \t\r\n"
+T = TypeVar("T")
 
 
 # -- export ------------------------------------------------------------------------------
@@ -70,10 +71,16 @@ class _Envelope(msgspec.Struct):
     buckets: dict[str, msgspec.Raw] | list[msgspec.Raw]
 
 
+class _Heads(msgspec.Struct):
+    buckets: dict[str, _BucketHead] | list[_BucketHead]
+
+
 _envelope: Final = msgspec.json.Decoder(_Envelope)
+_heads: Final = msgspec.json.Decoder(_Heads)
 _head: Final = msgspec.json.Decoder(_BucketHead)
 _events: Final = msgspec.json.Decoder(list[WireEvent])
 _raw_values: Final = msgspec.json.Decoder(list[msgspec.Raw])
+_syntax: Final = msgspec.json.Decoder(msgspec.Raw)  # a syntax check, nothing allocated
 
 
 def is_envelope(head: bytes) -> bool:
@@ -85,29 +92,43 @@ def read_envelope(buf: Any, what: str = "import file", *, ascending: bool = Fals
                   ) -> Iterator[Item]:
     """Validated buckets and event batches of an export envelope (bytes or a memory map);
     ``ascending``: each bucket's batches oldest first (see `_event_slices`)."""
+    try:  # the usual case in one pass; any error is found and named by the two below
+        heads = _heads.decode(buf)
+    except (msgspec.DecodeError, RecursionError):
+        pass
+    else:
+        for key, where, head in _places(heads.buckets):
+            yield from _bucket_items(head, key, where, ascending)
+        return
     try:
         envelope = _envelope.decode(buf)
     except msgspec.ValidationError as exc:
         raise BadRequest(f"Invalid {what}: {exc}") from None
     except msgspec.DecodeError as exc:
         raise BadRequest(f"Malformed JSON in {what}: {exc}") from None
-    if isinstance(envelope.buckets, dict):
-        entries: list[tuple[str | None, str, msgspec.Raw]] = [
-            (key, f"$.buckets[{msgspec.json.encode(key).decode()}]", raw)
-            for key, raw in envelope.buckets.items()]
-    else:
-        entries = [(None, f"$.buckets[{i}]", raw) for i, raw in enumerate(envelope.buckets)]
-    for key, where, raw in entries:
+    for key, where, raw in _places(envelope.buckets):
         try:
             head = _head.decode(raw)
         except msgspec.ValidationError as exc:
             raise BadRequest(f"Invalid {what}: bucket at {where}: {exc}") from None
-        bucket_id = head.id or key or ""
-        bucket = to_bucket(bucket_id, head, where)
-        yield BucketItem(bucket.id, bucket)
-        yield from _event_slices(memoryview(head.events), f"{where}.events", bucket.id,
-                                 ascending)
+        yield from _bucket_items(head, key, where, ascending)
         del head
+
+
+def _places(buckets: dict[str, T] | list[T]) -> list[tuple[str | None, str, T]]:
+    """(key, JSON path, value) of each bucket of an envelope (an object or an array)."""
+    if isinstance(buckets, dict):
+        return [(key, f"$.buckets[{msgspec.json.encode(key).decode()}]", value)
+                for key, value in buckets.items()]
+    return [(None, f"$.buckets[{i}]", value) for i, value in enumerate(buckets)]
+
+
+def _bucket_items(head: _BucketHead, key: str | None, where: str, ascending: bool
+                  ) -> Iterator[Item]:
+    bucket_id = head.id or key or ""
+    bucket = to_bucket(bucket_id, head, where)
+    yield BucketItem(bucket.id, bucket)
+    yield from _event_slices(memoryview(head.events), f"{where}.events", bucket.id, ascending)
 
 
 def _event_slices(raw: memoryview, where: str, bucket_id: str, ascending: bool = False
@@ -115,10 +136,10 @@ def _event_slices(raw: memoryview, where: str, bucket_id: str, ascending: bool =
     """Validated events of one JSON array, in slices of about `CHUNK_BYTES`; with
     ``ascending``, the last slice first (exports list events newest first).
 
-    Ascending: a first pass proves every cut by decoding the slices as raw values (a
-    syntax check, no event objects), then the slices are validated last to first. A bad
-    slice is reported only after every slice before it has been found valid, so the 400
-    still names the first bad event of the file.
+    Ascending: a first pass proves every cut by a syntax check of each slice (no event
+    objects), then the slices are validated last to first. Any error found so sends the
+    bucket through `_ascending_in_order`, which reports it as the first bad event of the
+    file.
     """
     span = _array_span(raw, where)
     if span is None:
@@ -128,6 +149,22 @@ def _event_slices(raw: memoryview, where: str, bucket_id: str, ascending: bool =
         for _, _, base, wires in _cuts(raw, span, where, _events):
             yield events_of(wires, place, base, bucket_id)
         return
+    try:  # (the element counts, which a 400 needs, are left to the slow path)
+        cuts = [(pos, stop) for pos, stop, _, _ in _cuts(raw, span, where, _syntax)]
+        for pos, stop in reversed(cuts):
+            yield events_of(_decode(raw, pos, stop, where, 0), place, 0, bucket_id)
+    except BadRequest as exc:
+        for _ in _ascending_in_order(raw, span, where, place, bucket_id):
+            pass
+        raise exc  # (unreachable: the slow path finds the same error first or earlier)
+
+
+def _ascending_in_order(raw: memoryview, span: tuple[int, int], where: str, place: Place,
+                        bucket_id: str) -> Iterator[EventsItem]:
+    """`_event_slices` ascending, counting elements: a first pass proves every cut by
+    decoding the slices as raw values, then the slices are validated last to first. A bad
+    slice is reported only after every slice before it has been found valid, so the 400
+    still names the first bad event of the file."""
     slices: list[tuple[int, int, int]] = []
     try:
         slices.extend((pos, stop, base) for pos, stop, base, _ in _cuts(raw, span, where,
@@ -172,7 +209,7 @@ def _array_span(raw: memoryview, where: str) -> tuple[int, int] | None:
 
 def _decode(raw: memoryview, pos: int, stop: int, where: str, base: int) -> list[WireEvent]:
     try:
-        events: list[WireEvent] = _events.decode(b"[" + raw[pos:stop].tobytes() + b"]")
+        events: list[WireEvent] = _events.decode(_array(raw, pos, stop))
     except msgspec.ValidationError as exc:
         raise BadRequest(f"Invalid import file: {_locate(str(exc), where, base)}") from None
     except msgspec.DecodeError as exc:  # (a proven slice: only for a raw-values pass)
@@ -192,7 +229,7 @@ def _cuts(raw: memoryview, span: tuple[int, int], where: str, decoder: Any
             match = _CUT.search(raw, cut, end) if cut < end else None
             stop = end if match is None else match.start() + 1
             try:
-                decoded = decoder.decode(b"[" + raw[pos:stop].tobytes() + b"]")
+                decoded = decoder.decode(_array(raw, pos, stop))
             except msgspec.ValidationError as exc:
                 raise BadRequest(f"Invalid import file: {_locate(str(exc), where, base)}"
                                  ) from None
@@ -205,6 +242,11 @@ def _cuts(raw: memoryview, span: tuple[int, int], where: str, decoder: Any
         yield pos, stop, base, decoded
         base += len(decoded)
         pos = end if match is None else match.end() - 1
+
+
+def _array(raw: memoryview, pos: int, stop: int) -> bytes:
+    """``[`` + these elements + ``]`` (one copy)."""
+    return b"".join((b"[", raw[pos:stop], b"]"))
 
 
 def _locate(message: str, where: str, base: int) -> str:

@@ -43,7 +43,6 @@ PIPELINE_PARQUET_BYTES: Final = 4 << 20  # ≈ 150k events: Parquet is compact
 QUEUE_DEPTH: Final = 8  # batches in flight between the reader and the writer
 _BUCKET, _EVENTS, _DONE, _BAD, _FAILED = b"B", b"E", b"D", b"X", b"Z"
 _bucket_decoder: Final = msgspec.msgpack.Decoder(tuple[str, Bucket | None])
-_events_decoder: Final = msgspec.msgpack.Decoder(tuple[str, bytes])
 
 
 #: The child's whole program: only the modules the reader needs are imported (a
@@ -116,8 +115,10 @@ def _produce(path: str, fmt: str | None, conn: Connection) -> None:
         for item in read_file(Path(path), fmt, ascending=True):
             if isinstance(item, BucketItem):
                 conn.send_bytes(_BUCKET + encode((item.bucket_id, item.bucket)))
-            elif item.frame.height:
-                conn.send_bytes(_EVENTS + encode((item.bucket_id, to_ipc(item.frame))))
+            elif item.frame.height:  # E, the id's length (u32), the id, the IPC bytes
+                name = item.bucket_id.encode()
+                conn.send_bytes(b"".join((_EVENTS, len(name).to_bytes(4, "big"), name,
+                                          to_ipc(item.frame))))
         conn.send_bytes(_DONE)
     except FastawError as exc:
         conn.send_bytes(_BAD + exc.message.encode())
@@ -213,15 +214,16 @@ class Pipelined:
 
         while True:
             message = self._receive()
-            kind, body = message[:1], message[1:]
-            if kind == _EVENTS:
-                bucket_id, blob = _events_decoder.decode(body)
+            kind = message[:1]
+            if kind == _EVENTS:  # (see `_produce`; the IPC bytes are copied once)
+                end = 5 + int.from_bytes(message[1:5], "big")
+                bucket_id, blob = message[5:end].decode(), message[end:]
                 if resolve(bucket_id) is None:
                     waiting.setdefault(bucket_id, []).append(blob)
                 else:
                     insert(bucket_id, blob)
             elif kind == _BUCKET:
-                bucket_id, bucket = _bucket_decoder.decode(body)
+                bucket_id, bucket = _bucket_decoder.decode(message[1:])
                 if metadata.get(bucket_id) is None:
                     metadata[bucket_id] = bucket
                 if resolve(bucket_id) is not None:
@@ -230,9 +232,9 @@ class Pipelined:
             elif kind == _DONE:
                 break
             elif kind == _BAD:
-                raise BadRequest(body.decode())
+                raise BadRequest(message[1:].decode())
             else:
-                raise RuntimeError(f"the import reader failed: {body.decode()}")
+                raise RuntimeError(f"the import reader failed: {message[1:].decode()}")
         for bucket_id in [*waiting, *metadata]:  # incl. buckets named but without events
             if resolve(bucket_id) is None:
                 raise BadRequest(

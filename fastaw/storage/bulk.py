@@ -123,11 +123,12 @@ def _neg(key: bytes) -> _Desc:
 
 
 class Rendered(Protocol):
-    """A batch of new events that renders its own event JSON (`BulkInserter.add_rendered`).
+    """A batch of new events that renders its own rows (`BulkInserter.add_rendered`).
 
     Rows are in ascending start order. ``datas`` (canonical data JSON of every row) is
-    asked for only when duplicates are possible; ``events(ids, keep)`` is the event JSON
-    (`fastaw.models.render_event`) of rows ``keep`` (ascending indexes) with these ids.
+    asked for only when duplicates are possible; ``values(ids, keep)`` is the stored value
+    (`fastaw.storage.keys.event_value` of the duration and `fastaw.models.render_event`)
+    of rows ``keep`` (ascending indexes) with these ids.
     """
 
     starts: list[int]
@@ -137,7 +138,7 @@ class Rendered(Protocol):
 
     def datas(self) -> Sequence[bytes]: ...
 
-    def events(self, ids: range, keep: list[int]) -> list[bytes]: ...
+    def values(self, ids: range, keep: list[int]) -> list[bytes]: ...
 
 
 class InsertCounts(NamedTuple):
@@ -186,15 +187,16 @@ class BulkInserter:
             texts = [format_ns(starts[i]).encode() for i in keep] if stamps is None \
                 else get(stamps)
             kept_durations = get(durations)
-            return [_EVENT % row for row in zip(
-                ids, texts, encode_durations(kept_durations), get(datas), strict=True)]
+            return list(map(operator.add, map(_DURATION.pack, kept_durations), [
+                _EVENT % row for row in zip(
+                    ids, texts, encode_durations(kept_durations), get(datas), strict=True)]))
 
         return self._insert(starts, durations, lambda: datas, render, ascending=False)
 
     def add_rendered(self, batch: Rendered) -> InsertCounts:
         """Insert a batch whose rows are in ascending start order and which renders its
-        own event JSON (`Rendered`; the importers' column-wise path)."""
-        return self._insert(batch.starts, batch.durations, batch.datas, batch.events,
+        own stored values (`Rendered`; the importers' column-wise path)."""
+        return self._insert(batch.starts, batch.durations, batch.datas, batch.values,
                             ascending=True, repeats=batch.repeats, extent=batch.extent)
 
     def _insert(self, starts: Sequence[int], durations: Sequence[int],
@@ -219,17 +221,15 @@ class BulkInserter:
         raw_next = txn.get(b"next_id", db=env.meta)
         first_id = max(1, keys.read_u64(raw_next) if raw_next is not None else 1)
         ids = range(first_id, first_id + len(keep))
-        rendered = render(ids, keep)
+        values = render(ids, keep)
         # column-wise: map/zip run in C; only the event JSON is formatted per row
         flipped = list(map(operator.add, kept_starts, repeat(keys.SIGN)))
         row_keys = list(map(_KEY.pack, repeat(num), flipped,
-                            map(operator.sub, repeat(keys.MAX_U64), ids)))
-        values = list(map(operator.add, map(_DURATION.pack, kept_durations), rendered))
-        with txn.cursor(db=env.events) as cursor:
-            cursor.putmulti(zip(row_keys, values, strict=True))
-        prefixes = map(_PREFIX.pack, repeat(num), flipped)
-        with txn.cursor(db=env.ids) as cursor:
-            cursor.putmulti(zip(map(_TAIL.pack, ids), prefixes, strict=True))
+                            range(keys.MAX_U64 - ids.start, keys.MAX_U64 - ids.stop, -1)))
+        # distinct starts: the keys ascend (ids descend within one start)
+        _put(txn, env.events, row_keys, values, ascending=repeats is False)
+        _put(txn, env.ids, list(map(_TAIL.pack, ids)),
+             list(map(_PREFIX.pack, repeat(num), flipped)), ascending=True)
         txn.put(b"next_id", keys.u64(first_id + len(keep)), db=env.meta)
         stats = writes.stats(num)
         stats.count += len(keep)
@@ -279,6 +279,17 @@ class BulkInserter:
                     seen.add(signature)
                 keep.append(i)
         return keep
+
+
+def _put(txn: Any, db: Any, row_keys: list[bytes], values: list[bytes], *, ascending: bool
+         ) -> None:
+    """Write these rows; ascending keys that all sort after the last key of ``db`` are
+    appended (LMDB's MDB_APPEND: no search from the root per row)."""
+    with txn.cursor(db=db) as cursor:
+        append = ascending and (not cursor.last() or cursor.key() < row_keys[0])
+        _, added = cursor.putmulti(zip(row_keys, values, strict=True), append=append)
+    if append and added != len(row_keys):  # (cannot happen: keys out of order)
+        raise RuntimeError("bulk insert: rows not appended in key order")
 
 
 def _getter(keep: list[int]) -> Callable[[Sequence[Any]], list[Any]]:
