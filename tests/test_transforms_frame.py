@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import sys
 from typing import Any
 
 import msgspec
@@ -95,6 +97,19 @@ def test_ipc_round_trip(df: pl.DataFrame, compression: frame.IpcCompression) -> 
     back = frame.from_ipc(frame.to_ipc(df, compression))
     assert back.schema == frame.STORED_SCHEMA
     assert frame.conform(back).equals(df)
+
+
+def test_frames_read_from_ipc_keep_no_reference_to_the_blob() -> None:
+    """The read maps the blob's buffers in place; what stays after interning (the number
+    columns, the dictionary codes) must not hold the blob alive."""
+    df = frame.conform(pl.DataFrame({"id": [1, None], "timestamp": [2, 3], "duration": [4, 5],
+                                     "data": ['{"a":1}', '{"b":"' + "x" * 50 + '"}']}))
+    blob = frame.to_ipc(df, "uncompressed")
+    alone = sys.getrefcount(blob)
+    kept = frame.conform(frame.from_ipc(blob))
+    gc.collect()
+    assert sys.getrefcount(blob) == alone
+    assert kept.equals(df)
 
 
 def test_conform_reorders_and_casts() -> None:

@@ -33,6 +33,7 @@ from collections.abc import Iterator, Sequence
 from typing import Final, Literal, TypeAlias
 
 import polars as pl
+import pyarrow as pa
 
 from fastaw.timefmt import _TIMES_OF_DAY, NS_PER_DAY, NS_PER_SECOND, _date_prefix
 from fastaw.transforms.dictionary import data_dtype
@@ -240,5 +241,20 @@ def to_ipc(frame: Events, compression: IpcCompression = "lz4") -> bytes:
 
 def from_ipc(blob: bytes | memoryview) -> pl.DataFrame:
     """The stored-form frame of `to_ipc` bytes (any Arrow IPC file with the contract
-    columns); `conform` makes it an events frame."""
-    return stored(pl.read_ipc(io.BytesIO(blob)))
+    columns); `conform` makes it an events frame.
+
+    Read by pyarrow, which maps the uncompressed buffers in place (Polars' own reader copies
+    each one: a year of window chunks took 0.15 s instead of 0.015 s). Only the text column
+    goes on sharing ``blob``'s memory, until `conform` interns it: the number columns are
+    copied out, so frames kept for later never hold a whole blob alive."""
+    table = pa.ipc.open_file(pa.BufferReader(blob)).read_all()
+    frame = stored(pl.DataFrame(pl.from_arrow(table)))
+    return frame.with_columns(_copied(frame, name) for name in ("id", "timestamp", "duration"))
+
+
+def _copied(frame: pl.DataFrame, name: str) -> pl.Expr:
+    """Column ``name`` in buffers of its own. Arithmetic writes new values but may pass a
+    validity bitmap through as is, so a column with nulls goes through a wider type."""
+    if frame[name].null_count():
+        return pl.col(name).cast(pl.Int128).cast(pl.Int64)
+    return pl.col(name) + 0
