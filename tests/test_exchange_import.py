@@ -34,7 +34,7 @@ def test_seconds_survive_json_floats_exactly(ns: int) -> None:
     assert seconds_to_ns(ns / 1e9) == ns
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(-(10**10), 10**10)
                 | st.sampled_from([0, 1, -1, 10**16, 10**17 - 1, 2**53 + 1]), min_size=1))
 def test_polars_writes_durations_as_msgspec_does(ns: list[int]) -> None:
@@ -47,6 +47,43 @@ def test_polars_writes_durations_as_msgspec_does(ns: list[int]) -> None:
     assert columns._polars_formats_floats()
     texts = columns.duration_texts(pl.Series(ns, dtype=pl.Int64)).to_list()
     assert texts == [text.decode() for text in encode_durations(ns)]
+
+
+_STAMP_EDITS = [
+    lambda t: t, lambda t: t[:-1] + "000Z", lambda t: t[:-2] + "Z", lambda t: t[:-1] + "0Z",
+    lambda t: t[:17] + "60" + t[19:], lambda t: t[:-1] + "+00:00", lambda t: " " + t,
+    lambda t: t[:19] + ".000Z", lambda t: t[:19] + ".000000Z", lambda t: t[:19] + ".5Z",
+    lambda t: t[:19] + ".123456789Z", lambda t: t[:8] + "31" + t[10:],
+    lambda t: t[:11] + "24" + t[13:], lambda t: t.replace("1", "\u0661"),
+    lambda t: t[:10] + " " + t[11:], lambda t: t + "\n", lambda t: t.lower()]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(-(2**63), 2**63 - 1)
+                          | st.integers(-(2**20), 2**20).map(lambda k: k * 10**6)
+                          | st.sampled_from([-(2**63), 2**63 - 1, 0, -1, 10**9]),
+                          st.integers(0, len(_STAMP_EDITS) - 1)), min_size=1, max_size=40))
+def test_stored_stamps_are_recognized_exactly(cases: list[tuple[int, int]]) -> None:
+    """`parse_stamps` takes a text as the stored stamp exactly where formatting its guessed
+    value back gives the text, with that value."""
+    import polars as pl
+
+    from fastaw.exchange.columns import STAMP_FORMAT, parse_stamps
+
+    texts = pl.Series([_STAMP_EDITS[edit](format_ns(ns)) for ns, edit in cases],
+                      dtype=pl.String)
+    starts, stamps = parse_stamps(texts)
+    guess = texts.str.slice(0, 19).str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S", time_unit="ns", strict=False, cache=False).dt.epoch("ns") + (
+        texts.str.slice(20, 9).str.strip_suffix("Z").str.pad_end(9, "0")
+        .cast(pl.Int64, strict=False))
+    back = guess.cast(pl.Datetime("ns")).dt.strftime(STAMP_FORMAT)
+    for text, start, stamp, value, formatted in zip(
+            texts, starts, stamps, guess, back, strict=True):
+        stored = formatted == text
+        assert (stamp is not None) == stored, text
+        if stored:
+            assert (stamp, start) == (text, value) and format_ns(start) == text
 
 
 def test_json_is_parsed_in_slices_whose_cuts_are_proven(tmp_path: Path,

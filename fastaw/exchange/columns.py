@@ -134,24 +134,36 @@ def parse_timestamps(texts: pl.Series | list[str]) -> pl.Series:
     return parse_stamps(pl.Series(texts, dtype=pl.String))[0]
 
 
+_STORED: Final = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9]"
+                  r"(?:\.[0-9]{3}|\.[0-9]{6}|\.[0-9]{9})?Z$")
+
+
 def parse_stamps(series: pl.Series) -> tuple[pl.Series, pl.Series]:
     """(ns, stamp) of each text: ns null where another parser is needed; stamp the text
     itself where it is exactly `format_ns` of its value, else null.
 
     First pass: texts that are exactly `format_ns` of what they parse to (fastaw's and
     aw-server-rust's exports) — proven by formatting the value back, so nothing is taken
-    that `parse_datetime` would read differently. The rest: the other usual shapes, years
-    1678–2261 only (Polars wraps silently outside the int64 ns range); the caller parses
-    whatever is left (and anything unusual) with `parse_datetime`.
+    that `parse_datetime` would read differently. Formatting is skipped where the text
+    has the shape `_STORED` (digits, not a leap second, 0, 3, 6 or 9 fraction digits, as
+    few as the value needs), the date and time are valid (chrono parses them) and the year
+    is 1678–2261 (no overflow): such a text is what formatting gives. The rest: the other
+    usual shapes, years 1678–2261 only (Polars wraps silently outside the int64 ns range);
+    the caller parses whatever is left (and anything unusual) with `parse_datetime`.
     """
     # a guess, cheaper than chrono's "%.f": whole seconds, then the fraction's digits
-    # (the check below proves it, so a wrong guess only costs the slow path)
     seconds = series.str.slice(0, 19).str.to_datetime(
         "%Y-%m-%dT%H:%M:%S", time_unit="ns", strict=False, cache=False).dt.epoch("ns")
     fraction = (series.str.slice(20, 9).str.strip_suffix("Z").str.pad_end(9, "0")
                 .cast(pl.Int64, strict=False))
     guess = seconds + fraction
-    same = guess.cast(pl.Datetime("ns")).dt.strftime(STAMP_FORMAT) == series
+    same = (series.str.contains(_STORED) & ~series.str.ends_with("000Z")
+            & series.str.slice(0, 4).is_between(pl.lit("1678"), pl.lit("2261"))
+            & guess.is_not_null())
+    if not same.all():
+        where = (~same).arg_true()
+        same = same.scatter(where, guess.gather(where).cast(pl.Datetime("ns"))
+                            .dt.strftime(STAMP_FORMAT) == series.gather(where))
     exact = pl.select(pl.when(same).then(guess)).to_series()
     stamps = pl.select(pl.when(same).then(series)).to_series()
     missing = exact.is_null().arg_true()
