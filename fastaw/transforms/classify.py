@@ -179,7 +179,13 @@ def categorize(events: Events, rules: Sequence[Any]) -> Events:
             best_len = best_len.scatter(take, len(name))
             best = best.scatter(take, index)
         chosen = names.gather(best + 1)
-        return Rewrite(_spliced(dd, "$category", chosen), ["$category"], {"$category": chosen})
+        # The new text differs only in ``$category``, now an array, which no rule can
+        # match: categorizing it again chooses the same, unless the old ``$category`` was
+        # a string (rules may have matched it).
+        strings = matches.keys.get("$category")
+        fixed = True if strings is None else strings[1].is_null()
+        return Rewrite(_spliced(dd, "$category", chosen), ["$category"], {"$category": chosen},
+                       fixed)
 
     data = DistinctData(events["data"]).remap("categorize:" + encode(list(rules)), rewrite)
     return events.with_columns(data=data)

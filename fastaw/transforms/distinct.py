@@ -15,7 +15,9 @@ text, so inside a query they are memoized by code for as long as the dictionary 
 
 A rewrite that only sets some keys (``changed``) carries the ``key:`` answers of every
 other key over to the new texts, so after categorize the merges find ``app`` and ``title``
-already known.
+already known. A new text the rewrite declares a *fixed point* (``fixed``: rewriting it
+again gives it back unchanged) is remembered as mapping to itself, so a second
+split_url_events over already split events looks nothing up.
 """
 
 from __future__ import annotations
@@ -29,10 +31,13 @@ import polars as pl
 from fastaw.transforms.dictionary import dictionary
 from fastaw.transforms.frame import nulls
 from fastaw.transforms.jsondata import (
+    MAX_KEYS,
     JSONObject,
     all_key_value_texts,
     encode,
     key_value_texts,
+    only_keys,
+    sampled_keys,
 )
 
 T = TypeVar("T")
@@ -47,12 +52,17 @@ class Rewrite(NamedTuple):
 
     ``texts``: the new text per distinct text (null = unchanged), parallel to the
     `DistinctData`'s codes; ``changed``: the keys the rewrite may have set (``None``: any);
-    ``known``: value texts (null = missing) of changed keys in the new texts.
+    ``known``: value texts (null = missing) of changed keys in the new texts; ``fixed``:
+    whether the new text is a fixed point of the rewrite (the same rewrite turns it into
+    itself) — per distinct text, or one answer for all. Only a memoized rewrite
+    (`DistinctData.remap`) uses it, and a wrong True gives wrong answers later: claim it
+    only where it follows from what the rewrite does.
     """
 
     texts: pl.Series
     changed: Sequence[str] | None = None
     known: dict[str, pl.Series] | None = None
+    fixed: pl.Series | bool = False
 
 
 class DistinctData:
@@ -133,8 +143,10 @@ class DistinctData:
     def keys(self) -> list[str]:
         """Every key some distinct text has at the top level.
 
-        With a memo, each text's keys are all extracted (one decode) and memoized, and the
-        text marked ``all``: later asking for any key of it needs no decode.
+        With a memo, each text's keys are all extracted and memoized, and the text marked
+        ``all``: later asking for any key of it needs no extraction. The keys of a sample
+        of the texts are asked for first (`values`: those known need no extraction), and
+        the texts that turn out to have no other key are done.
         """
         if self.memo is None:
             every = all_key_value_texts(self.distinct)
@@ -144,13 +156,20 @@ class DistinctData:
         done = self._recall("all", pl.Boolean()).fill_null(False)
         if not done.all():
             need = ~done
-            codes = self.distinct_codes.filter(need)
-            every = all_key_value_texts(self.distinct.filter(need))
-            if every is None:  # too many different keys to memoize them all
-                return sorted({k for o in self.objects for k in o})
-            for key, values in every.items():
-                self._remember("key:" + key, codes, values.fill_null(_ABSENT))
-            self._remember("all", codes, pl.repeat(True, codes.len(), eager=True))
+            codes, texts = self.distinct_codes.filter(need), self.distinct.filter(need)
+            names = sampled_keys(texts)
+            if len(names) <= MAX_KEYS:
+                found = {k: v.filter(need) for k, v in self.values(names).items()}
+                complete = only_keys(texts, found)
+                self._remember("all", codes.filter(complete), complete.filter(complete))
+                codes, texts = codes.filter(~complete), texts.filter(~complete)
+            if texts.len():
+                every = all_key_value_texts(texts)
+                if every is None:  # too many different keys to memoize them all
+                    return sorted({k for o in self.objects for k in o})
+                for key, values in every.items():
+                    self._remember("key:" + key, codes, values.fill_null(_ABSENT))
+                self._remember("all", codes, pl.repeat(True, codes.len(), eager=True))
         names = [t.removeprefix("key:") for t in self.memo if t.startswith("key:")]
         return sorted(k for k in names
                       if (self._recall("key:" + k, pl.String()).fill_null(_ABSENT)
@@ -181,10 +200,22 @@ class DistinctData:
 
     def remap(self, name: str, rewrite: Callable[[DistinctData], Rewrite]) -> pl.Series:
         """New data column: each distinct text replaced as ``rewrite`` says, memoized under
-        ``name`` (see `memoized`)."""
-        codes = self.memoized("map:" + name, lambda part: part._new_codes(rewrite(part)),
-                              pl.UInt32())
-        return self._apply(codes)
+        ``name`` (see `memoized`). New texts the rewrite says are fixed points are
+        remembered as mapping to themselves."""
+        table = "map:" + name
+
+        def compute(part: DistinctData) -> pl.Series:
+            result = rewrite(part)
+            codes = part._new_codes(result)
+            if part.memo is not None and result.fixed is not False:
+                fixed = result.texts.is_not_null()
+                if isinstance(result.fixed, pl.Series):
+                    fixed = fixed & result.fixed.fill_null(False)
+                new = codes.filter(fixed)
+                part._remember(table, new, new)
+            return codes
+
+        return self._apply(self.memoized(table, compute, pl.UInt32()))
 
     def replace(self, rewrite: Rewrite) -> pl.Series:
         """New data column from a `Rewrite` of these distinct texts (not memoized)."""

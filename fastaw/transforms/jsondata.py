@@ -22,6 +22,7 @@ import msgspec
 import polars as pl
 
 from fastaw.models import canonical_data
+from fastaw.transforms.frame import nulls
 
 JSONObject = dict[str, Any]
 
@@ -90,10 +91,73 @@ def key_value_texts(texts: pl.Series, keys: Sequence[str]) -> dict[str, pl.Serie
     """Per text of ``texts`` (canonical data texts, no nulls) and per key: the canonical
     text of ``data[key]``, or null when the key is missing.
 
-    Only the wanted keys are looked at: one msgspec call over all texts captures each
-    value's raw slice, which in canonical JSON *is* the value's canonical text.
+    Only the wanted keys are looked at. Values are found by position where the text's
+    shape allows it (`_found_value_texts`), else decoded (`_decoded_value_texts`); either
+    way the answer is the value's slice of the text, which in canonical JSON *is* its
+    canonical text.
     """
     wanted = tuple(dict.fromkeys(keys))
+    if texts.len() == 0 or not all(map(_findable, wanted)):
+        return _decoded_value_texts(texts, wanted)
+    found, ok = _found_value_texts(texts, wanted)
+    if ok.all():
+        return found
+    rest = ok.not_().arg_true()
+    decoded = _decoded_value_texts(texts.gather(rest), wanted)
+    return {k: found[k].scatter(rest, decoded[k]) for k in wanted}
+
+
+def _findable(key: str) -> bool:
+    """Whether `_found_value_texts` can look for ``key``: canonical JSON writes it as is
+    (no character it escapes), and its member cannot be mistaken for anything else (see
+    there)."""
+    return not _UNRENAMABLE.search(key) and key[:1] not in (",", ":", "}", "]")
+
+
+def _found_value_texts(texts: pl.Series, keys: Sequence[str]
+                       ) -> tuple[dict[str, pl.Series], pl.Series]:
+    """`key_value_texts` by finding each member in the text, and per text whether the
+    answers hold (where not, they are to be decoded).
+
+    Why finding is exact, for a `_findable` key ``k`` in a text with no nested object (no
+    ``":{``, ``[{`` or ``,{`` anywhere): a ``"`` right after ``,`` is not escaped, so it
+    opens or closes a string; closing one, it would be followed by ``:``, ``,``, ``}`` or
+    ``]``, which ``k`` does not start with. So ``,"k":`` (or ``{"k":`` at the start) is
+    the member of key ``k``, at the top level as no object is nested. Its value ends at
+    the first ``"`` after the opening one when no backslash comes before it (the answer
+    is not trusted when the value holds one), else, for a number, ``true``, ``false`` or
+    ``null``, at the next ``,`` or ``}``; arrays are left to the decoder. Offsets are in
+    bytes throughout (Polars' ``str.find``; the text is sliced as binary).
+    """
+    text = pl.col("text")
+    starts, rests, lengths, values, bad = {}, {}, {}, {}, []
+    for i, key in enumerate(keys):
+        first, later = f'{{"{key}":', f',"{key}":'
+        starts[f"s{i}"] = (pl.when(text.str.starts_with(first)).then(len(first.encode()))
+                           .otherwise(text.str.find(later, literal=True) + len(later.encode())))
+        rests[f"r{i}"] = text.cast(pl.Binary).bin.slice(pl.col(f"s{i}"))
+        rest = pl.col(f"r{i}")
+        lengths[f"n{i}"] = (
+            pl.when(rest.bin.starts_with(b'"'))
+            .then(rest.bin.slice(1).cast(pl.String).str.find('"', literal=True) + 2)
+            .when(rest.bin.starts_with(b"["))
+            .then(None)
+            .otherwise(rest.cast(pl.String).str.find("[,}]")))
+        values[f"v{i}"] = rest.bin.slice(0, pl.col(f"n{i}")).cast(pl.String)
+        # found but not trusted: an array, or a string holding a backslash
+        bad.append(pl.col(f"s{i}").is_not_null()
+                   & (pl.col(f"n{i}").is_null() | pl.col(f"v{i}").str.contains("\\", literal=True)))
+    frame = (pl.DataFrame({"text": texts}).lazy()
+             .with_columns(nested=text.str.contains(r'":\{|[\[,]\{'), **starts)
+             .with_columns(**rests).with_columns(**lengths).with_columns(**values)
+             .select(*values, ok=~pl.any_horizontal("nested", *bad))
+             .collect())
+    return {key: frame[f"v{i}"].alias(key) for i, key in enumerate(keys)}, frame["ok"]
+
+
+def _decoded_value_texts(texts: pl.Series, wanted: Sequence[str]) -> dict[str, pl.Series]:
+    """`key_value_texts` by decoding: one msgspec call over all texts captures each
+    value's raw slice."""
     if texts.len() == 0:
         return {k: pl.Series([], dtype=pl.String) for k in wanted}
     if any(_UNRENAMABLE.search(k) for k in wanted):
@@ -104,7 +168,7 @@ def key_value_texts(texts: pl.Series, keys: Sequence[str]) -> dict[str, pl.Serie
             for k in wanted
         }
     buf = b"[" + texts.str.join(",").cast(pl.Binary).item() + b"]"
-    rows = _keys_decoder(wanted).decode(buf)
+    rows = _keys_decoder(tuple(wanted)).decode(buf)
     out: dict[str, pl.Series] = {}
     for i, k in enumerate(wanted):
         get = attrgetter(f"f{i}")
@@ -122,10 +186,56 @@ MAX_KEYS: Final = 64
 
 
 def all_key_value_texts(texts: pl.Series) -> dict[str, pl.Series] | None:
-    """Like `key_value_texts` for *every* top-level key any of ``texts`` has (one decode
-    for all of them), or None when they have more than `MAX_KEYS` distinct keys."""
+    """Like `key_value_texts` for *every* top-level key any of ``texts`` has, or None when
+    they have more than `MAX_KEYS` distinct keys.
+
+    The keys of a sample of the texts are looked for in all of them; the texts found to
+    have no other key (`only_keys`) are done, the others are decoded.
+    """
     if texts.len() == 0:
         return {}
+    names = sampled_keys(texts)
+    if len(names) > MAX_KEYS:
+        return None
+    found = key_value_texts(texts, names)
+    rest = only_keys(texts, found).not_().arg_true()
+    if rest.len() == 0:
+        return found
+    decoded = _decoded_all_value_texts(texts.gather(rest))
+    if decoded is None or len(decoded.keys() | found.keys()) > MAX_KEYS:
+        return None
+    for name, values in decoded.items():
+        column = found.get(name, nulls(texts.len(), pl.String))
+        found[name] = column.scatter(rest, values)
+    return {name: found[name].alias(name) for name in sorted(found)}
+
+
+#: How many texts `sampled_keys` decodes.
+SAMPLE: Final = 64
+
+
+def sampled_keys(texts: pl.Series) -> list[str]:
+    """The keys of up to `SAMPLE` of ``texts``, spread over them (sorted)."""
+    step = max(1, texts.len() // SAMPLE)
+    sample = texts.gather_every(step).head(SAMPLE)
+    objects = _raw_objects_decoder.decode(
+        b"[" + sample.str.join(",").cast(pl.Binary).item() + b"]")
+    return sorted(set().union(*objects))
+
+
+def only_keys(texts: pl.Series, values: dict[str, pl.Series]) -> pl.Series:
+    """Per text: whether it has no key besides those ``values`` (texts of ``data[key]``,
+    parallel to ``texts``, null = missing) say it has. Every key is followed by ``":``,
+    so a text holding that as often as it has keys among ``values`` has no other."""
+    counted = texts.str.count_matches('":', literal=True)
+    if not values:
+        return counted == 0
+    present = pl.select(pl.sum_horizontal([v.is_not_null() for v in values.values()]))
+    return present.to_series() == counted
+
+
+def _decoded_all_value_texts(texts: pl.Series) -> dict[str, pl.Series] | None:
+    """`all_key_value_texts` by decoding every text."""
     objects = _raw_objects_decoder.decode(
         b"[" + texts.str.join(",").cast(pl.Binary).item() + b"]")
     names: set[str] = set().union(*objects)

@@ -302,8 +302,10 @@ def _split(dd: DistinctData) -> Rewrite:
     domains = pl.concat([fast, slow]).select(
         head.str.slice(domain_start, head.str.find(',"$params":', literal=True) - domain_start)
     ).to_series()
+    # fixed points: a new text keeps its url, so splitting it again sets the same four
+    # values it already has
     return Rewrite(nothing().scatter(rows, pl.concat(new).cast(pl.String)), URL_KEYS,
-                   {"$domain": nothing().scatter(rows, domains)})
+                   {"$domain": nothing().scatter(rows, domains)}, fixed=True)
 
 
 # URLs whose WHATWG parse is their own text: lowercase http(s), a lowercase ASCII domain
