@@ -1,13 +1,13 @@
 """Validated import batches as Polars frames, rendered column-wise for the bulk insert.
 
 Every reader ends a batch of one bucket's events in `finish`: a frame of ``start`` and
-``duration`` (int64 ns) and the stored value of each event (`fastaw.storage.keys`:
-duration header, event JSON) but for its id — ``head``, the header and ``{"id":``, and
-``tail``, the event's JSON after its id (``,"timestamp":…,"duration":…,"data":…}``, the
-bytes `fastaw.models.render_tails` gives) — in ascending start order. Stamps and duration
-texts are rendered by Polars; the writer only adds ids (`FrameBatch.values`), so no Python
-object is made per event beyond the byte strings LMDB is given. Batches travel between
-processes and through the import spool as Arrow IPC.
+``duration`` (int64 ns), ``head`` — the start of each event's stored value
+(`fastaw.storage.keys.event_value`: the duration header, then ``{"id":``) —, ``stamp``
+(the stored text of the start) and ``data`` (canonical JSON), in ascending start order.
+The writer renders the rest of each value with its new id in one Polars expression
+(`FrameBatch.values`, the bytes `fastaw.models.render_event` gives), so no Python object
+is made per event beyond the byte strings LMDB is given. Batches travel between processes
+and through the import spool as Arrow IPC.
 """
 
 from __future__ import annotations
@@ -27,11 +27,10 @@ import polars as pl
 from fastaw.exchange.columns import duration_texts, stamp_texts
 from fastaw.exchange.wire import Place, canonical_datas
 
-_DATA_MARKER: Final = ',"data":'
 #: The stored value's duration header (`fastaw.storage.keys.event_value`) and ``{"id":``.
 _HEAD: Final = struct.Struct('>q6s')
 _ID: Final = b'{"id":'
-COLUMNS: Final = ("start", "duration", "head", "tail")
+COLUMNS: Final = ("start", "duration", "head", "stamp", "data")
 
 
 def canonical_series(texts: pl.Series, raws: Callable[[], Sequence[Any]], place: Place,
@@ -74,10 +73,8 @@ def finish(frame: pl.DataFrame) -> pl.DataFrame:
             stamp_texts(pl.col("start").gather(where))).to_series())
     durations = frame["duration"]
     heads = pl.Series(list(map(_HEAD.pack, durations.to_list(), repeat(_ID))), dtype=pl.Binary)
-    return frame.select("start", "duration", head=pl.lit(heads), tail=pl.concat_str(
-        pl.lit(',"timestamp":"'), pl.lit(stamps), pl.lit('","duration":'),
-        pl.lit(duration_texts(durations)), pl.lit(_DATA_MARKER), pl.col("data"),
-        pl.lit("}")))
+    return frame.select("start", "duration", head=pl.lit(heads), stamp=pl.lit(stamps),
+                        data=pl.col("data"))
 
 
 _scratch: dict[int, IO[bytes]] = {}  # per process (a forked child must not share it)
@@ -132,18 +129,17 @@ class FrameBatch:
         return self.frame.height
 
     def datas(self) -> list[bytes]:
-        data = (self.frame["tail"].str.splitn(_DATA_MARKER, 2).struct.field("field_1")
-                .str.strip_suffix("}"))
-        result: list[bytes] = data.cast(pl.Binary).to_list()
+        result: list[bytes] = self.frame["data"].cast(pl.Binary).to_list()
         return result
 
     def values(self, ids: range, keep: list[int]) -> list[bytes]:
         frame = self.frame
         if len(keep) != frame.height:
             frame = frame[keep]
-        values = frame.select(
-            pl.col("head")
-            + pl.int_range(ids.start, ids.stop, dtype=pl.Int64).cast(pl.String).cast(pl.Binary)
-            + pl.col("tail").cast(pl.Binary)).to_series()
+        values = frame.select(pl.col("head") + pl.concat_str(
+            pl.int_range(ids.start, ids.stop, dtype=pl.Int64).cast(pl.String),
+            pl.lit(',"timestamp":"'), pl.col("stamp"),
+            pl.lit('","duration":'), pl.lit(duration_texts(frame["duration"])),
+            pl.lit(',"data":'), pl.col("data"), pl.lit("}")).cast(pl.Binary)).to_series()
         result: list[bytes] = values.to_list()
         return result
