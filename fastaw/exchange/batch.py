@@ -107,7 +107,7 @@ def to_ipc(frame: pl.DataFrame) -> bytes:
     return blob
 
 
-def from_ipc(blob: bytes) -> pl.DataFrame:
+def from_ipc(blob: bytes | bytearray) -> pl.DataFrame:
     return pl.read_ipc(io.BytesIO(blob))
 
 

@@ -55,7 +55,38 @@ _CHILD: Final = ("import sys; sys.path[:] = sys.argv[4:]; "
 
 def child_main(path: str, fmt: str, fd: int) -> None:
     """Entry point of the reader process started by `_start` (``fd``: the pipe's end)."""
-    _produce(path, fmt or None, Connection(fd, readable=False))
+    _produce(path, fmt or None, _Stream(fd))
+
+
+class _Stream:
+    """One end of a pipe carrying messages (u64 length, bytes): a `Connection` that
+    receives a large message with one buffer and `readinto` (`Connection.recv_bytes`
+    reads 64 KiB pieces into new bytes and joins them: 3× the CPU time)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def send_bytes(self, data: bytes) -> None:
+        os.write(self._fd, len(data).to_bytes(8, "big"))
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+
+    def recv_bytes(self) -> bytearray:
+        size = int.from_bytes(self._read(bytearray(8)), "big")
+        return self._read(bytearray(size))
+
+    def _read(self, buffer: bytearray) -> bytearray:
+        view, done = memoryview(buffer), 0
+        while done < len(buffer):
+            count = os.readv(self._fd, [view[done:]])
+            if not count:
+                raise EOFError
+            done += count
+        return buffer
+
+    def close(self) -> None:
+        os.close(self._fd)
 
 
 class _Child:
@@ -74,7 +105,7 @@ class _Child:
             raise
         finally:
             os.close(write_end)
-        self.conn = Connection(read_end, writable=False)
+        self.conn = _Stream(read_end)
 
     def is_alive(self) -> bool:
         return self._popen.poll() is None
@@ -91,7 +122,7 @@ class _Child:
         return self._popen.returncode
 
 
-def _start(path: str, fmt: str | None) -> tuple[Any, Connection]:
+def _start(path: str, fmt: str | None) -> tuple[Any, _Stream | Connection]:
     """(the reader process, the receiving end of its pipe)."""
     if os.name == "posix":
         child = _Child(path, fmt)
@@ -105,7 +136,7 @@ def _start(path: str, fmt: str | None) -> tuple[Any, Connection]:
     return process, conn
 
 
-def _produce(path: str, fmt: str | None, conn: Connection) -> None:
+def _produce(path: str, fmt: str | None, conn: _Stream | Connection) -> None:
     """The child: read and validate the file, sending every item; then DONE or the error."""
     from fastaw.exchange.batch import to_ipc
     from fastaw.exchange.importer import read_file
@@ -138,7 +169,7 @@ class Pipelined:
         self._used = False
         # A thread drains the pipe into a short queue, so the child keeps reading while the
         # writer inserts (a large message otherwise blocks its sender until it is received).
-        self._messages: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_DEPTH)
+        self._messages: queue.Queue[bytes | bytearray | None] = queue.Queue(maxsize=QUEUE_DEPTH)
         self._drain = threading.Thread(target=self._pump, name="fastaw-import-pipe",
                                        daemon=True)
         self._drain.start()
@@ -158,7 +189,7 @@ class Pipelined:
         except (EOFError, OSError):
             self._messages.put(None)
 
-    def _receive(self) -> bytes:
+    def _receive(self) -> bytes | bytearray:
         message = self._messages.get()
         if message is None:
             self._process.join(5)
@@ -181,7 +212,7 @@ class Pipelined:
         nums: dict[str, int] = {}
         inserters: dict[str, BulkInserter] = {}
         metadata: dict[str, Bucket | None] = {}
-        waiting: dict[str, list[bytes]] = {}
+        waiting: dict[str, list[bytes | bytearray]] = {}
 
         def resolve(bucket_id: str) -> int | None:
             if bucket_id in nums:
@@ -198,7 +229,7 @@ class Pipelined:
                 return None
             return nums[bucket_id]
 
-        def insert(bucket_id: str, blob: bytes) -> None:
+        def insert(bucket_id: str, blob: bytes | bytearray) -> None:
             from fastaw.exchange.batch import FrameBatch, from_ipc
 
             inserter = inserters.get(bucket_id)
