@@ -55,6 +55,11 @@ _CHILD: Final = ("import sys; sys.path[:] = sys.argv[4:]; "
 
 def child_main(path: str, fmt: str, fd: int) -> None:
     """Entry point of the reader process started by `_start` (``fd``: the pipe's end)."""
+    import gc
+
+    import fastaw.exchange.batch  # noqa: F401 (Polars, before the freeze)
+
+    gc.freeze()  # the modules' objects: never traversed by the collections while reading
     _produce(path, fmt or None, _Stream(fd))
 
 
