@@ -249,17 +249,20 @@ RULE_POOL = [
     [["A", "B"], regex("")],
     [["E"], regex("(?=A)")],
     [[], regex("a")],
+    # with three or more, the rules' regexes are first run as one alternation
+    [["F"], regex("(?i)a b$")],
+    [["G"], regex(r"(?x) A \  b  # a comment")],
 ]
 
 
 @settings(max_examples=200, deadline=None)
-@given(event_lists(), st.lists(st.sampled_from(RULE_POOL), max_size=5))
+@given(event_lists(), st.lists(st.sampled_from(RULE_POOL), max_size=6))
 def test_categorize_matches_reference(events: list[Ev], rules: list[list[Any]]) -> None:
     assert canon(categorize(None, events, rules)) == canon(categorize(ref, events, rules))
 
 
 @settings(max_examples=200, deadline=None)
-@given(event_lists(), st.lists(st.sampled_from(RULE_POOL), max_size=5))
+@given(event_lists(), st.lists(st.sampled_from(RULE_POOL), max_size=6))
 def test_tag_matches_reference(events: list[Ev], rules: list[list[Any]]) -> None:
     tag_rules = [["/".join(name) or "-", rule] for name, rule in rules]
     assert canon(tag(None, events, tag_rules)) == canon(tag(ref, events, tag_rules))

@@ -3,13 +3,15 @@
 Invariants: every rule is validated and compiled, in list order, before any event is
 looked at (errors surface even for no events; the first error wins). A rule matches an
 event iff one of the selected top-level data values is a JSON *string* the regex finds a
-match in. Each rule's regex runs once over the distinct string values of the whole list
-(Polars/Rust regex, or the Python fallback for fancy patterns); categories and tags are
-then chosen per distinct data text and spliced back into the canonical JSON.
+match in. Each rule's regex runs once per key over the string values of the distinct data
+texts (de-duplicated first where many are equal; Polars/Rust regex, or the Python fallback
+for fancy patterns); categories and tags are then chosen per distinct data text and
+spliced back into the canonical JSON.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -96,34 +98,88 @@ def _parse_rules(rules: Sequence[Any], what: str) -> list[tuple[Any, Rule]]:
     return parsed
 
 
+#: `_Matches` looks at this many strings of a key to decide whether to de-duplicate them.
+_SAMPLE = 2000
+
+
 class _Matches:
     """Which distinct data objects each rule matches (one regex pass per distinct string
-    of each key; the strings come from the query's memo of ``data[key]``)."""
+    of each key; the strings come from the query's memo of ``data[key]``).
 
-    def __init__(self, dd: DistinctData) -> None:
+    A key's strings are de-duplicated first unless a sample shows them nearly all
+    different (titles: hashing them would cost more than it saves in regex passes).
+
+    With several rules, one pass of all their (Polars) regexes as one alternation finds
+    the strings any of them matches — a string no branch matches is matched by none — and
+    each rule then runs on those only (most strings match no rule).
+    """
+
+    def __init__(self, dd: DistinctData, regexes: Sequence[Regex]) -> None:
         self.n = dd.distinct_codes.len()
+        natives = dict.fromkeys(r.native for r in regexes if _combinable(r))
+        self._combined = set(natives)
+        self._any = "|".join(f"(?:{p})" for p in natives) if len(natives) > 2 else None
+        self._candidates: dict[str, pl.Series] = {}
         keys = dd.keys()
-        self.keys: dict[str, tuple[pl.Series, pl.Series]] = {}
+        # per key: the strings to search, and per object the index of its string in them
+        # (None: the strings are the objects' own, null where not a string)
+        self.keys: dict[str, tuple[pl.Series, pl.Series | None]] = {}
         for key, texts in dd.values(keys).items():
             strings = string_values(texts)
             if strings.null_count() == strings.len():
                 continue
-            self.keys[key] = intern(strings)
+            sample = strings.drop_nulls().gather_every(max(1, self.n // _SAMPLE))
+            if sample.n_unique() * 10 > sample.len() * 9:
+                self.keys[key] = (strings, None)
+            else:
+                self.keys[key] = intern(strings)
         self._hits: dict[tuple[Regex, str], pl.Series] = {}
+
+    def strings(self, key: str) -> pl.Series:
+        """Bool per distinct data object: whether ``data[key]`` is a string."""
+        if key not in self.keys:
+            return pl.repeat(False, self.n, dtype=pl.Boolean, eager=True)
+        strings, index = self.keys[key]
+        return (strings if index is None else index).is_not_null()
 
     def of(self, rule: Rule) -> pl.Series:
         """Bool per distinct data object."""
         out = pl.repeat(False, self.n, dtype=pl.Boolean, eager=True).alias("m")
         if rule.regex is None:
             return out
-        for key, (uniques, index) in self.keys.items():
+        for key, (_, index) in self.keys.items():
             if rule.select_keys is not None and key not in rule.select_keys:
                 continue
             hits = self._hits.get((rule.regex, key))
             if hits is None:
-                hits = self._hits[(rule.regex, key)] = rule.regex.search(uniques)
-            out = out | hits.gather(index).fill_null(False)
+                hits = self._hits[(rule.regex, key)] = self._search(rule.regex, key)
+            out = out | (hits if index is None else hits.gather(index).fill_null(False))
         return out
+
+    def _search(self, regex: Regex, key: str) -> pl.Series:
+        """``regex.search`` over the key's strings (only on the candidates when it is a
+        branch of the alternation)."""
+        strings = self.keys[key][0]
+        if self._any is not None and regex.native in self._combined:
+            if key not in self._candidates:
+                try:
+                    self._candidates[key] = strings.str.contains(self._any).arg_true()
+                except pl.exceptions.PolarsError:  # e.g. too big to compile
+                    self._any = None
+                    return regex.search(strings)
+            take = self._candidates[key]
+            return pl.repeat(False, strings.len(), dtype=pl.Boolean, eager=True).scatter(
+                take, regex.search(strings.gather(take)))
+        return regex.search(strings)
+
+
+def _combinable(regex: Regex) -> bool:
+    """Whether the regex is run by Polars and can be a branch of an alternation as is: not
+    in verbose mode, where a comment could swallow the group's closing parenthesis."""
+    return regex.native is not None and not _VERBOSE.search(regex.native)
+
+
+_VERBOSE = re.compile(r"\(\?[a-zA-Z-]*x")
 
 
 def _spliced(dd: DistinctData, key: str, values: pl.Series) -> pl.Series:
@@ -168,8 +224,10 @@ def categorize(events: Events, rules: Sequence[Any]) -> Events:
         [encode(["Uncategorized"])] + [encode(list(name)) for name, _ in parsed], dtype=pl.String
     )
 
+    regexes = [rule.regex for name, rule in parsed if rule.regex is not None and name]
+
     def rewrite(dd: DistinctData) -> Rewrite:
-        matches = _Matches(dd)
+        matches = _Matches(dd, regexes)
         best_len = pl.repeat(1, matches.n, dtype=pl.Int64, eager=True)
         best = pl.repeat(-1, matches.n, dtype=pl.Int64, eager=True)
         for index, (name, rule) in enumerate(parsed):
@@ -182,8 +240,7 @@ def categorize(events: Events, rules: Sequence[Any]) -> Events:
         # The new text differs only in ``$category``, now an array, which no rule can
         # match: categorizing it again chooses the same, unless the old ``$category`` was
         # a string (rules may have matched it).
-        strings = matches.keys.get("$category")
-        fixed = True if strings is None else strings[1].is_null()
+        fixed = ~matches.strings("$category")
         return Rewrite(_spliced(dd, "$category", chosen), ["$category"], {"$category": chosen},
                        fixed)
 
@@ -203,7 +260,7 @@ def tag(events: Events, rules: Sequence[Any]) -> Events:
     if events.height == 0:
         return events
     dd = DistinctData(events["data"])
-    matches = _Matches(dd)
+    matches = _Matches(dd, [rule.regex for _, rule in parsed if rule.regex is not None])
     tags: list[set[str]] = [set() for _ in range(matches.n)]
     for name, rule in parsed:
         if rule.regex is None:
