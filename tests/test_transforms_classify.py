@@ -15,7 +15,7 @@ import tests.reference_transforms as ref
 from fastaw import transforms as tf
 from fastaw.transforms.classify import parse_rule
 from fastaw.transforms.regex import compile_regex, is_fancy, translate
-from fastaw.transforms.urls import url_fields
+from fastaw.transforms.urls import _url_head, _url_heads, url_fields
 from tests.reference_transforms import Ev
 from tests.strategies import canon, event_lists, from_frame, to_frame
 from tests.test_transforms_periods import IDS, ev
@@ -328,11 +328,12 @@ def test_split_url_events() -> None:
 @given(
     st.lists(
         st.builds(
-            lambda s, h, p, q: f"{s}://{h}/{p}" + (f"?{q}" if q else ""),
+            lambda s, h, p, q, f: f"{s}://{h}{p}{q}{f}",
             st.sampled_from(["http", "https", "HTTP"]),
-            st.sampled_from(["www.a.org", "B.com", "www.www.c.net", "d.io"]),
-            st.sampled_from(["", "x", "x/y", "a.b"]),
-            st.sampled_from(["", "q=1", "a=b&c=d"]),
+            st.sampled_from(["www.a.org", "B.com", "www.www.c.net", "d.io", "e", "1.2.3.4"]),
+            st.sampled_from(["", "/", "/x", "/x/y", "/a.b", "/a/"]),
+            st.sampled_from(["", "?", "?q=1", "?a=b&c=d", "?a?b/c"]),
+            st.sampled_from(["", "#", "#f", "#f?x/y"]),
         ),
         max_size=6,
     )
@@ -341,6 +342,28 @@ def test_split_url_matches_reference(urls: list[str]) -> None:
     evs = [ev(i, 1, {"url": u}, i) for i, u in enumerate(urls)]
     got = from_frame(tf.split_url_events(to_frame(evs)))
     assert canon(got) == canon(ref.split_url_events(evs))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.builds(
+            lambda s, h, p, q, f: f"{s}://{h}{p}{q}{f}",
+            st.sampled_from(["http", "https", "HTTP", "ftp", "x"]),
+            st.sampled_from(["www.a.org", "B.com", "www.www.c.net", "d.io", "e", "1.2.3.4",
+                             "a-b.c9", "www.", "a..b", "a.org:80", "u@a.org", ""]),
+            st.sampled_from(["", "/", "/x", "/x/y", "/a.b", "/x/./y", "/%2e%2E/z", "/..",
+                             "/é", "/a b", "/a/", "/a'b", "/%41"]),
+            st.sampled_from(["", "?", "?q=1", "?a=b&c=d", "?a?b/c", "?é", "?'", "?a/./b"]),
+            st.sampled_from(["", "#", "#f", "#f?x/y", "#é"]),
+        ),
+        max_size=8,
+    )
+)
+def test_url_heads_cut_like_the_parser(urls: list[str]) -> None:
+    """The URLs cut by delimiters get the members the WHATWG parse gives."""
+    heads = _url_heads(pl.Series(urls, dtype=pl.String))
+    assert dict(zip(heads["url"], heads["head"], strict=True)) == {u: _url_head(u) for u in urls}
 
 
 def test_simplify_window_titles() -> None:

@@ -120,10 +120,11 @@ def _found_value_texts(texts: pl.Series, keys: Sequence[str]
     answers hold (where not, they are to be decoded).
 
     Why finding is exact, for a `_findable` key ``k`` in a text with no nested object (no
-    ``":{``, ``[{`` or ``,{`` anywhere): a ``"`` right after ``,`` is not escaped, so it
-    opens or closes a string; closing one, it would be followed by ``:``, ``,``, ``}`` or
-    ``]``, which ``k`` does not start with. So ``,"k":`` (or ``{"k":`` at the start) is
-    the member of key ``k``, at the top level as no object is nested. Its value ends at
+    ``{`` but the first character; one in a string just sends the text to the decoder): a
+    ``"`` right after ``,`` is not escaped, so it opens or closes a string; closing one,
+    it would be followed by ``:``, ``,``, ``}`` or ``]``, which ``k`` does not start with.
+    So ``,"k":`` (or ``{"k":`` at the start) is the member of key ``k``, at the top level
+    as no object is nested. Its value ends at
     the first ``"`` after the opening one when no backslash comes before it (the answer
     is not trusted when the value holds one), else, for a number, ``true``, ``false`` or
     ``null``, at the next ``,`` or ``}``; arrays are left to the decoder. Offsets are in
@@ -148,7 +149,7 @@ def _found_value_texts(texts: pl.Series, keys: Sequence[str]
         bad.append(pl.col(f"s{i}").is_not_null()
                    & (pl.col(f"n{i}").is_null() | pl.col(f"v{i}").str.contains("\\", literal=True)))
     frame = (pl.DataFrame({"text": texts}).lazy()
-             .with_columns(nested=text.str.contains(r'":\{|[\[,]\{'), **starts)
+             .with_columns(nested=text.str.slice(1).str.contains("{", literal=True), **starts)
              .with_columns(**rests).with_columns(**lengths).with_columns(**values)
              .select(*values, ok=~pl.any_horizontal("nested", *bad))
              .collect())
