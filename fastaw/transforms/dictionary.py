@@ -34,16 +34,20 @@ class Dictionary:
     None, a memo of per-text answers by code. ``size`` is one more than the largest code
     seen so far (kept up to date by the code that looks at codes)."""
 
-    __slots__ = ("_anchor", "dtype", "memo", "size")
+    __slots__ = ("_anchors", "dtype", "key_dtype", "memo", "size")
 
     def __init__(self, dtype: pl.Categorical, memo: dict[str, Any] | None) -> None:
         self.dtype = dtype
         self.memo = memo
         self.size = 0
+        #: The merge keys' own dictionary (`merge_events_by_keys` numbers the texts of its
+        #: key values here): smaller than the data dictionary, so cheaper to add to, and
+        #: not counted toward its size. Lives and dies with it, like the memo.
+        self.key_dtype = pl.Categorical(pl.Categories.random())
         # Polars frees a dictionary's texts (and reuses their codes) as soon as no column
         # of the dtype exists, even while the dtype object lives: an empty column keeps
         # the codes, and with them the memo, valid.
-        self._anchor = pl.Series("anchor", [], dtype=dtype)
+        self._anchors = [pl.Series("anchor", [], dtype=t) for t in (dtype, self.key_dtype)]
 
     def saw(self, codes: pl.Series) -> None:
         """Note the largest of ``codes`` (for the size limit)."""

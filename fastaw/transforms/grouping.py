@@ -14,7 +14,8 @@ from typing import Final
 
 import polars as pl
 
-from fastaw.transforms.distinct import DistinctData
+from fastaw.transforms.dictionary import dictionary
+from fastaw.transforms.distinct import DistinctData, intern
 from fastaw.transforms.frame import COLUMNS, Events, empty
 from fastaw.transforms.jsondata import encode
 
@@ -37,11 +38,13 @@ def merge_events_by_keys(events: Events, keys: Sequence[str]) -> Events:
     dd = DistinctData(events["data"])
 
     def key_codes(part: DistinctData) -> pl.Series:
-        # number the merge key texts by interning them (in the data dictionary: they are
-        # texts too); rows then group on that integer
+        # number the merge key texts by interning them (in the merge keys' dictionary when
+        # the numbers are memoized, else in a scratch one); rows then group on that integer
         values = part.values(keys)
         merge_key = pl.select(pl.concat_str([values[k] for k in keys], separator=".")).to_series()
-        return merge_key.cast(part.dtype).to_physical().fill_null(_NO_KEY)
+        codes = merge_key.cast(dictionary().key_dtype).to_physical() if part.memo is not None \
+            else intern(merge_key)[1]
+        return codes.fill_null(_NO_KEY)
 
     key_code = dd.memoized("merge:" + encode(list(keys)), key_codes, pl.UInt32())
     return (
