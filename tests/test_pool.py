@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fastaw.errors import QueryTimeout
-from fastaw.pool import NICENESS, QueryPool
+from fastaw.pool import NICENESS, QueryPool, query_threads
 from fastaw.storage import Env
 
 
@@ -87,7 +87,9 @@ def test_queries_one_after_another_run_in_the_same_worker(pool: QueryPool) -> No
     assert len(pids(asyncio.run(together()))) == 2
 
 
-def test_query_workers_run_polars_on_one_thread(pool: QueryPool) -> None:
+def test_query_workers_leave_a_core_to_the_http_workers(pool: QueryPool) -> None:
     assert "POLARS_MAX_THREADS" not in os.environ  # else the workers follow the operator
     pool.target = polars_threads
-    assert asyncio.run(pool.run([], [], None)) == b"1"
+    expected = max(1, (os.cpu_count() or 2) - 1)
+    assert query_threads() == expected
+    assert asyncio.run(pool.run([], [], None)) == str(expected).encode()
