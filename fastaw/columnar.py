@@ -278,4 +278,6 @@ class ColumnSource:
             self.writer.put(fresh)
         if not frames:
             return empty()
-        return pl.concat(frames, rechunk=False)
+        # one contiguous frame: the windows' pieces as ~100 chunks made every later pass
+        # slower (clipping a year of window events: 50 ms, against 21 ms + 4.5 ms to copy)
+        return pl.concat(frames, rechunk=True)
