@@ -11,7 +11,7 @@ text, so inside a query they are memoized by code for as long as the dictionary 
 * ``map:<name>`` — the code of the text a named rewrite turns the text into
   (`DistinctData.remap`: categorize with a given rule set, split_url_events);
 * other named answers (`DistinctData.memoized`): the merge key of given keys, whether a
-  regex matches ``data[key]``.
+  regex matches ``data[key]``, whether ``data[key]`` is one of given values.
 
 A rewrite that only sets some keys (``changed``) carries the ``key:`` answers of every
 other key over to the new texts, so after categorize the merges find ``app`` and ``title``

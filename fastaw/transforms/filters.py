@@ -29,8 +29,12 @@ def _matches(events: Events, key: str, vals: Sequence[Any]) -> pl.Series:
     if not wanted:
         return pl.repeat(False, data.len(), dtype=pl.Boolean, eager=True)
     dd = DistinctData(data)
-    values = dd.values([key])[key]
-    return dd.mask(values.is_in(list(wanted)).fill_null(False))
+    texts = sorted(wanted)
+
+    def hits(part: DistinctData) -> pl.Series:
+        return part.values([key])[key].is_in(texts).fill_null(False)
+
+    return dd.mask(dd.memoized("in:" + encode([key, texts]), hits, pl.Boolean()))
 
 
 def filter_keyvals(events: Events, key: str, vals: Sequence[Any]) -> Events:
