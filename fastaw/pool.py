@@ -43,15 +43,14 @@ NICENESS: Final = 10
 ALLOCATOR_ENV: Final = "_RJEM_MALLOC_CONF"
 ALLOCATOR_CONF: Final = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0"
 THREADS_ENV: Final = "POLARS_MAX_THREADS"
+PARENT_POLL_SECONDS: Final = 1.0
+
+_source: Any = None
 
 
 def query_threads() -> int:
     """Polars threads of a query process: every core but one, at least one."""
     return max(1, (os.cpu_count() or 2) - 1)
-
-PARENT_POLL_SECONDS: Final = 1.0
-
-_source: Any = None
 
 
 def _worker_init(data_dir: str, map_size: int) -> None:

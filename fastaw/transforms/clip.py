@@ -31,7 +31,7 @@ def query_bucket_clip(frame: Events, start_ns: int, end_ns: int) -> Events:
     end = ts + pl.col("duration")
     touching = frame.filter((end >= start_ns) & (ts <= end_ns))
     stamps = touching["timestamp"]
-    if stamps.is_sorted() and strictly_ascending(stamps):  # no ties: newest first = reversed
+    if strictly_ascending(stamps):  # no ties: newest first = reversed
         newest_first = touching.reverse()
     else:
         newest_first = touching.sort(["timestamp", "id"], descending=[True, False],
