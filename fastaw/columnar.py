@@ -18,9 +18,9 @@ import logging
 import queue
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Final
+from typing import Final, NamedTuple
 
 import polars as pl
 
@@ -281,3 +281,78 @@ class ColumnSource:
         # one contiguous frame: the windows' pieces as ~100 chunks made every later pass
         # slower (clipping a year of window events: 50 ms, against 21 ms + 4.5 ms to copy)
         return pl.concat(frames, rechunk=True)
+
+
+class ChunkBuild(NamedTuple):
+    """What `build_chunks` did."""
+
+    windows: int  #: windows looked at
+    current: int  #: of which had a current chunk already
+    built: int  #: chunks built from rows and stored
+    events: int  #: events read from rows into chunks
+    changed: int  #: built but not stored: a write changed the window meanwhile
+    dropped: int  #: stored chunks deleted first (``rebuild``)
+
+
+def build_chunks(store: ChunkStore, bucket_ids: Sequence[str] | None = None, *,
+                 rebuild: bool = False,
+                 on_total: Callable[[int], None] | None = None,
+                 on_window: Callable[[int], None] | None = None) -> ChunkBuild:
+    """Build the column chunk of every window (of ``bucket_ids``, default all buckets) that
+    has no current one, from its rows, so that no query has to; with ``rebuild``, first
+    delete the stored chunks (every chunk, orphans included, when no bucket is named) and
+    build them all again. ``on_total(windows)`` is told how many windows will be built,
+    ``on_window(events)`` is called after each.
+
+    Safe while a server runs: a chunk is stored only if its window is unchanged since its
+    rows were read (else it is counted in ``changed`` and built by the next query).
+    """
+    refs: list[int] = []
+    for bucket_id in bucket_ids if bucket_ids is not None else store.bucket_ids():
+        ref = store.bucket(bucket_id)
+        if ref is None:
+            raise KeyError(bucket_id)
+        refs.append(ref.num)
+    dropped = 0
+    if rebuild:
+        if bucket_ids is None:
+            dropped = store.drop_chunks()
+        else:
+            dropped = sum(store.drop_chunks(num) for num in refs)
+    every = (keys.window_of(keys.MIN_START), keys.window_of(keys.MAX_START))
+    todo: list[tuple[int, int]] = []
+    windows = 0
+    for num in refs:
+        current = store.current_windows(num)
+        listed = store.windows(num, *every)
+        windows += len(listed)
+        todo += [(num, window) for window in listed if window not in current]
+    if on_total is not None:
+        on_total(len(todo))
+    built = events = changed = 0
+    batch: list[tuple[int, int, int, bytes]] = []
+
+    def flush() -> None:
+        nonlocal built, changed
+        stored = store.store_chunks(batch)
+        built += stored
+        changed += len(batch) - stored
+        batch.clear()
+
+    with ThreadPoolExecutor(1, thread_name_prefix="fastaw-chunk-rows") as prefetch:
+        # the next window's rows are read while this one is decoded
+        pending = prefetch.submit(store.window_rows, *todo[0]) if todo else None
+        for i, (num, window) in enumerate(todo):
+            assert pending is not None
+            rows = pending.result()
+            if i + 1 < len(todo):
+                pending = prefetch.submit(store.window_rows, *todo[i + 1])
+            frame = rows_to_frame(rows.keys, rows.values)
+            batch.append((num, window, rows.generation, to_ipc(frame, CHUNK_COMPRESSION)))
+            events += frame.height
+            if sum(len(item[3]) for item in batch) >= FLUSH_BYTES:
+                flush()
+            if on_window is not None:
+                on_window(frame.height)
+    flush()
+    return ChunkBuild(windows, windows - len(todo), built, events, changed, dropped)

@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from fastaw import __version__
-from fastaw.cli import backup, exchange, gen, serve
+from fastaw.cli import backup, chunks, exchange, gen, serve
 from fastaw.config import ConfigError
 from fastaw.errors import FastawError
 
-COMMANDS = (serve, gen, exchange, backup)
+COMMANDS = (serve, gen, exchange, backup, chunks)
 
 
 def build_parser() -> argparse.ArgumentParser:

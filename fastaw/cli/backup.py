@@ -104,4 +104,7 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"  - {problem}")
     if report.omitted:
         print(f"  … and {report.omitted} more")
+    if any("column chunk" in problem for problem in report.problems):
+        print("Column chunks are derived from the rows: `fastaw chunks --rebuild` deletes "
+              "them all and builds them again.")
     return 1

@@ -93,6 +93,46 @@ class ChunkStore:
                 return None
             return bytes(blob[_HEAD:])  # the one copy out of the map, before the txn ends
 
+    def current_windows(self, num: int) -> set[int]:
+        """The windows of bucket ``num`` whose stored chunk is current, in one snapshot."""
+        current: set[int] = set()
+        prefix = keys.u32(num)
+        with self.env.read(buffers=True) as txn, \
+                txn.cursor(db=self.env.chunks) as cursor:
+            if not cursor.set_range(prefix):
+                return current
+            for wkey, blob in cursor:
+                if bytes(wkey[:4]) != prefix:
+                    break
+                raw = txn.get(bytes(wkey), db=self.env.windows)
+                if raw is not None and bytes(blob[:_HEAD]) == bytes(raw) + FORMAT:
+                    current.add(keys.read_u64(bytes(wkey[4:])))
+        return current
+
+    def drop_chunks(self, num: int | None = None) -> int:
+        """Delete the stored chunks of bucket ``num`` (of every bucket, and of none that
+        still exists, when None); how many. They are rebuilt from the rows when read."""
+        txn = self.env.begin_write()
+        try:
+            if num is None:
+                dropped = int(txn.stat(self.env.chunks)["entries"])
+                txn.drop(self.env.chunks, delete=False)
+            else:
+                dropped = 0
+                prefix = keys.u32(num)
+                with txn.cursor(db=self.env.chunks) as cursor:
+                    found = cursor.set_range(prefix)
+                    while found and bytes(cursor.key()[:4]) == prefix:
+                        found = cursor.delete()
+                        dropped += 1
+            txn.commit()
+        except BaseException:
+            txn.abort()
+            raise
+        finally:
+            self.env.end_write()
+        return dropped
+
     def window_rows(self, num: int, window: int) -> WindowRows:
         """The generation and the raw rows of one window, ascending by key, one snapshot."""
         first, last = keys.window_bounds(window)
