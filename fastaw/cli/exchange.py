@@ -59,6 +59,9 @@ def register(sub: Any) -> None:
     mig.add_argument("paths", metavar="PATH", nargs="*",
                      help="database file(s) (default: found in the standard data dirs)")
     mig.add_argument("--quiet", action="store_true", help="no progress bar")
+    mig.add_argument("--no-chunks", dest="chunks", action="store_false",
+                     help="do not build the column chunks queries read afterwards (the "
+                          "first queries then build them)")
     mig.set_defaults(run=run_migrate)
 
 
@@ -177,6 +180,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     env = Env(Path(config.data_dir), map_size=config.map_size)
     writer = Writer(env)
     writer.start()
+    migrated: list[str] = []
     try:
         for path in paths:
             bar = tqdm(desc=path.name, unit="ev", unit_scale=True, disable=args.quiet,
@@ -191,10 +195,37 @@ def run_migrate(args: argparse.Namespace) -> int:
             finally:
                 bar.close()
             _print_summary(summary)
+            migrated += [result.bucket_id for result in summary.buckets]
+        writer.stop()
+        if args.chunks and migrated:
+            _build_chunks(env, sorted(set(migrated)), args.quiet)
     finally:
         writer.stop()
         env.close()
     return 0
+
+
+def _build_chunks(env: Env, bucket_ids: list[str], quiet: bool) -> None:
+    """Build the migrated buckets' column chunks, so no query has to (`fastaw chunks`)."""
+    from tqdm import tqdm
+
+    from fastaw.columnar import build_chunks
+    from fastaw.storage.chunks import ChunkStore
+
+    started = time.perf_counter()
+    bars: list[Any] = []
+    try:
+        result = build_chunks(
+            ChunkStore(env), bucket_ids,
+            on_total=lambda count: bars.append(tqdm(total=count, desc="column chunks",
+                                                    unit="win", disable=quiet,
+                                                    file=sys.stderr)),
+            on_window=lambda _events: bars[0].update(1))
+    finally:
+        for bar in bars:
+            bar.close()
+    print(f"built {result.built} column chunks of {result.events:,} events for queries in "
+          f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
 
 
 def _print_summary(summary: Any) -> None:
