@@ -134,6 +134,14 @@ class _WindowFrames:
         self._entries.move_to_end((num, window))
         return entry[2]
 
+    def keep_only(self, current: Dictionary | None) -> None:
+        """Drop the frames of every other dictionary (useless, and they keep its texts
+        alive)."""
+        for key, entry in list(self._entries.items()):
+            if entry[1] is not current:
+                del self._entries[key]
+                self.size -= int(entry[2].estimated_size())
+
     def put(self, num: int, window: int, generation: int, frame: Events) -> None:
         old = self._entries.pop((num, window), None)
         if old is not None:

@@ -104,7 +104,14 @@ def execute(source: Any, lines: list[str], timeperiods: list[str], name: str | N
 
 def _worker_run(lines: list[str], timeperiods: list[str], name: str | None,
                 timeout: float) -> tuple[int, Any]:
-    return execute(_source, lines, timeperiods, name, timeout)
+    from fastaw.transforms.dictionary import worker_dictionary
+
+    try:
+        return execute(_source, lines, timeperiods, name, timeout)
+    finally:
+        # after a query that outgrew the worker dictionary (a ten-year one), free it and
+        # its windows now, not when the next query comes
+        _source.frames.keep_only(worker_dictionary())
 
 
 class _Slot:

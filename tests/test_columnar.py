@@ -121,6 +121,18 @@ def test_windows_in_memory_are_reused_until_a_write_or_a_new_dictionary(
         assert sorted(fourth["data"].to_list()) == sorted(third["data"].to_list())
 
 
+def test_frames_of_a_dictionary_let_go_are_dropped(env: Env, writer: Writer) -> None:
+    _thirty_days(writer)
+    source = ColumnSource(ChunkStore(env), cache=False)
+    with query_dictionary(fresh=True) as first:
+        source.events("b", 0, 40 * DAY)
+    held = source.frames.size
+    source.frames.keep_only(first)
+    assert source.frames.size == held > 0
+    source.frames.keep_only(None)
+    assert source.frames.size == 0 and not source.frames._entries
+
+
 def test_the_memory_budget_is_kept(env: Env, writer: Writer) -> None:
     bucket = writer.run_sync(lambda w: w.create_bucket(
         Bucket(id="b", num=0, type="t", client="c", hostname="h", created=0)))

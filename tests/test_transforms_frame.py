@@ -159,5 +159,6 @@ def test_a_worker_dictionary_that_grew_too_big_is_replaced(monkeypatch: Any) -> 
     with query_dictionary() as same:  # 2 texts: kept
         assert same is first
         DistinctData(frame.from_columns([3, 4], [2, 3], [0, 0], ['{"a":3}', '{"a":4}'])["data"])
-    with query_dictionary() as other:  # 4 texts: replaced
+    assert dictionaries.worker_dictionary() is None  # 4 texts: let go when the query ended
+    with query_dictionary() as other:
         assert other is not first and other.size == 0

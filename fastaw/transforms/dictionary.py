@@ -10,8 +10,9 @@ functions of the text.
 
 Queries run with a worker dictionary (`query_dictionary`): it lives across the queries a
 query worker runs, so the dashboard asking about the same year again finds every per-text
-answer remembered and only maps codes; it is replaced by an empty one once it holds more
-than `TEXT_LIMIT` texts, which bounds the memory it can take. Outside a query, frames use
+answer remembered and only maps codes; it is dropped when a query leaves it holding more
+than `TEXT_LIMIT` texts (the next query starts an empty one), which bounds the memory it
+keeps between queries. Outside a query, frames use
 the process-wide default categories and nothing is memoized.
 """
 
@@ -24,7 +25,7 @@ from typing import Any, Final
 
 import polars as pl
 
-#: A worker dictionary holding more texts than this is dropped before the next query (a
+#: A worker dictionary holding more texts than this is dropped when its query ends (a
 #: year of a busy desktop's history is ≈ 650k texts, ≈ 300 MB with the memo).
 TEXT_LIMIT: Final = 1_000_000
 
@@ -90,3 +91,12 @@ def query_dictionary(fresh: bool = False) -> Iterator[Dictionary]:
         yield _worker
     finally:
         _CURRENT.reset(token)
+        if _worker is not None and _worker.size > TEXT_LIMIT:
+            # let it go now rather than at the next query: a ten-year query leaves a
+            # dictionary of several GB, which nothing would use again
+            _worker = None
+
+
+def worker_dictionary() -> Dictionary | None:
+    """The worker dictionary the next query will use (None: it will start a new one)."""
+    return _worker
