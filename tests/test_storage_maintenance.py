@@ -49,12 +49,8 @@ def _appender(starts: list[int]) -> Callable[[Writes], InsertCounts]:
 
 
 def _damage(env: Env, action: Callable[[Any, Any], None]) -> None:
-    txn = env.begin_write()
-    try:
+    with env.write() as txn:
         action(env, txn)
-        txn.commit()
-    finally:
-        env.end_write()
 
 
 def _first_key(env: Env, txn: Any) -> bytes:

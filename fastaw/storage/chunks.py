@@ -112,25 +112,18 @@ class ChunkStore:
     def drop_chunks(self, num: int | None = None) -> int:
         """Delete the stored chunks of bucket ``num`` (of every bucket, and of none that
         still exists, when None); how many. They are rebuilt from the rows when read."""
-        txn = self.env.begin_write()
-        try:
+        with self.env.write() as txn:
             if num is None:
                 dropped = int(txn.stat(self.env.chunks)["entries"])
                 txn.drop(self.env.chunks, delete=False)
-            else:
-                dropped = 0
-                prefix = keys.u32(num)
-                with txn.cursor(db=self.env.chunks) as cursor:
-                    found = cursor.set_range(prefix)
-                    while found and bytes(cursor.key()[:4]) == prefix:
-                        found = cursor.delete()
-                        dropped += 1
-            txn.commit()
-        except BaseException:
-            txn.abort()
-            raise
-        finally:
-            self.env.end_write()
+                return dropped
+            dropped = 0
+            prefix = keys.u32(num)
+            with txn.cursor(db=self.env.chunks) as cursor:
+                found = cursor.set_range(prefix)
+                while found and bytes(cursor.key()[:4]) == prefix:
+                    found = cursor.delete()
+                    dropped += 1
         return dropped
 
     def window_rows(self, num: int, window: int) -> WindowRows:
@@ -158,8 +151,7 @@ class ChunkStore:
         if not chunks:
             return 0
         stored = 0
-        txn = self.env.begin_write()
-        try:
+        with self.env.write() as txn:
             for num, window, generation, blob in chunks:
                 wkey = keys.window_key(num, window)
                 raw = txn.get(wkey, db=self.env.windows)
@@ -167,10 +159,4 @@ class ChunkStore:
                     continue
                 txn.put(wkey, keys.u64(generation) + FORMAT + blob, db=self.env.chunks)
                 stored += 1
-            txn.commit()
-        except BaseException:
-            txn.abort()
-            raise
-        finally:
-            self.env.end_write()
         return stored

@@ -162,12 +162,18 @@ class Env:
             txn.abort()
             self.gate.release_shared()
 
-    def begin_write(self) -> Any:
-        """Begin a write transaction; pair with `end_write` after commit or abort."""
-        return self._begin(write=True, buffers=False)
-
-    def end_write(self) -> None:
-        self.gate.release_shared()
+    @contextmanager
+    def write(self) -> Iterator[Any]:
+        """A write transaction, committed when the block ends (aborted if it raises)."""
+        txn = self._begin(write=True, buffers=False)
+        try:
+            yield txn
+            txn.commit()
+        except BaseException:
+            txn.abort()
+            raise
+        finally:
+            self.gate.release_shared()
 
     def grow(self) -> int:
         """Double the map size (called by the writer after ``MapFullError``)."""

@@ -162,8 +162,7 @@ class Writer:
                 return
 
     def _apply_once(self, jobs: list[_Job]) -> None:
-        txn = self.env.begin_write()
-        try:
+        with self.env.write() as txn:
             beats = HeartbeatBatch(self.env, txn)
             for job in jobs:
                 if job.beat is not None and self._beat(beats, job):
@@ -189,12 +188,6 @@ class Writer:
                 child.commit()
                 job.outcome = (True, value)
             beats.flush()
-            txn.commit()
-        except BaseException:
-            txn.abort()
-            raise
-        finally:
-            self.env.end_write()
         self.commits += 1
         self.operations += len(jobs)
 
