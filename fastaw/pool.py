@@ -43,6 +43,8 @@ NICENESS: Final = 10
 ALLOCATOR_ENV: Final = "_RJEM_MALLOC_CONF"
 ALLOCATOR_CONF: Final = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0"
 THREADS_ENV: Final = "POLARS_MAX_THREADS"
+#: Default ``query_cache_mb`` (see `cache_budget`).
+DEFAULT_CACHE_MB: Final = 700
 PARENT_POLL_SECONDS: Final = 1.0
 
 _source: Any = None
@@ -53,7 +55,18 @@ def query_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-def _worker_init(data_dir: str, map_size: int) -> None:
+def cache_budget(cache_mb: int) -> tuple[int, int]:
+    """How a query process splits ``query_cache_mb`` between what it keeps across queries:
+    (texts of its data dictionary, with their per-text answers; bytes of recently read
+    windows). 70 % / 30 %: the default 700 MB keeps ≈ 1M texts (a year of a busy desktop's
+    history is ≈ 650k) and ≈ 210 MB of windows (a year ≈ 40 MB)."""
+    from fastaw.transforms.dictionary import BYTES_PER_TEXT  # (Polars: query processes only)
+
+    budget = max(0, cache_mb) << 20
+    return budget * 7 // 10 // BYTES_PER_TEXT, budget * 3 // 10
+
+
+def _worker_init(data_dir: str, map_size: int, cache_mb: int) -> None:
     global _source
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
@@ -65,8 +78,11 @@ def _worker_init(data_dir: str, map_size: int) -> None:
     from fastaw.columnar import ColumnSource
     from fastaw.storage import Env
     from fastaw.storage.chunks import ChunkStore
+    from fastaw.transforms.dictionary import limit_texts
 
-    _source = ColumnSource(ChunkStore(Env(Path(data_dir), map_size=map_size)))
+    texts, frames = cache_budget(cache_mb)
+    limit_texts(texts)
+    _source = ColumnSource(ChunkStore(Env(Path(data_dir), map_size=map_size)), memory=frames)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -117,9 +133,10 @@ def _worker_run(lines: list[str], timeperiods: list[str], name: str | None,
 class _Slot:
     """One query process (a single-process executor, started on first use)."""
 
-    def __init__(self, data_dir: Path, map_size: int) -> None:
+    def __init__(self, data_dir: Path, map_size: int, cache_mb: int) -> None:
         self.data_dir = data_dir
         self.map_size = map_size
+        self.cache_mb = cache_mb
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
 
     def executor(self) -> concurrent.futures.ProcessPoolExecutor:
@@ -134,7 +151,7 @@ class _Slot:
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_worker_init,
-                initargs=(str(self.data_dir), self.map_size),
+                initargs=(str(self.data_dir), self.map_size, self.cache_mb),
             )
         return self._executor
 
@@ -160,13 +177,13 @@ class QueryPool:
     target: Any = staticmethod(_worker_run)
 
     def __init__(self, data_dir: Path, map_size: int, workers: int, timeout: float, *,
-                 grace: float = GRACE_SECONDS) -> None:
+                 cache_mb: int = DEFAULT_CACHE_MB, grace: float = GRACE_SECONDS) -> None:
         self.data_dir = data_dir
         self.map_size = map_size
         self.workers = max(1, workers)
         self.timeout = timeout
         self.grace = grace
-        self._slots = [_Slot(data_dir, map_size) for _ in range(self.workers)]
+        self._slots = [_Slot(data_dir, map_size, cache_mb) for _ in range(self.workers)]
         self._idle: asyncio.Queue[_Slot] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 

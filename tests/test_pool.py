@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fastaw.errors import QueryTimeout
-from fastaw.pool import NICENESS, QueryPool, query_threads
+from fastaw.pool import DEFAULT_CACHE_MB, NICENESS, QueryPool, cache_budget, query_threads
 from fastaw.storage import Env
 
 
@@ -28,6 +28,15 @@ def polars_threads(lines: list[str], timeperiods: list[str], name: str | None,
     import polars as pl
 
     return 200, str(pl.thread_pool_size()).encode()
+
+
+def cache_limits(lines: list[str], timeperiods: list[str], name: str | None,
+                 timeout: float) -> tuple[int, Any]:
+    """A stand-in query that reports what the worker keeps between queries."""
+    from fastaw import pool as worker
+    from fastaw.transforms import dictionary
+
+    return 200, f"{dictionary._limit} {worker._source.frames.budget}".encode()
 
 
 @pytest.fixture
@@ -93,3 +102,21 @@ def test_query_workers_leave_a_core_to_the_http_workers(pool: QueryPool) -> None
     expected = max(1, (os.cpu_count() or 2) - 1)
     assert query_threads() == expected
     assert asyncio.run(pool.run([], [], None)) == str(expected).encode()
+
+
+@pytest.mark.parametrize("cache_mb", [DEFAULT_CACHE_MB, 0, 6000])
+def test_query_cache_mb_sizes_what_a_worker_keeps(tmp_path: Path, cache_mb: int) -> None:
+    Env(tmp_path / "store").close()
+    made = QueryPool(tmp_path / "store", 1 << 30, workers=1, timeout=30.0, cache_mb=cache_mb)
+    made.target = cache_limits
+    try:
+        texts, frames = map(int, asyncio.run(made.run([], [], None)).split())
+    finally:
+        made.close()
+    assert (texts, frames) == cache_budget(cache_mb)
+    if cache_mb == DEFAULT_CACHE_MB:  # the defaults a year of history was measured with
+        assert 1_000_000 <= texts < 1_100_000 and 192 << 20 <= frames < 256 << 20
+    elif cache_mb == 0:
+        assert texts == frames == 0
+    else:  # enough to keep ten years of a busy desktop (5.3M texts, ≈ 400 MB of windows)
+        assert texts > 5_500_000 and frames > 1 << 30

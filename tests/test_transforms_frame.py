@@ -153,7 +153,7 @@ def test_a_worker_dictionary_that_grew_too_big_is_replaced(monkeypatch: Any) -> 
     from fastaw.transforms import dictionary as dictionaries
     from fastaw.transforms.distinct import DistinctData
 
-    monkeypatch.setattr(dictionaries, "TEXT_LIMIT", 3)
+    monkeypatch.setattr(dictionaries, "_limit", 3)
     with query_dictionary(fresh=True) as first:
         DistinctData(frame.from_columns([1, 2], [0, 1], [0, 0], ['{"a":1}', '{"a":2}'])["data"])
     with query_dictionary() as same:  # 2 texts: kept

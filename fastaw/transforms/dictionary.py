@@ -11,8 +11,8 @@ functions of the text.
 Queries run with a worker dictionary (`query_dictionary`): it lives across the queries a
 query worker runs, so the dashboard asking about the same year again finds every per-text
 answer remembered and only maps codes; it is dropped when a query leaves it holding more
-than `TEXT_LIMIT` texts (the next query starts an empty one), which bounds the memory it
-keeps between queries. Outside a query, frames use
+texts than a limit (`TEXT_LIMIT`, or `limit_texts`; the next query starts an empty one),
+which bounds the memory it keeps between queries. Outside a query, frames use
 the process-wide default categories and nothing is memoized.
 """
 
@@ -25,9 +25,13 @@ from typing import Any, Final
 
 import polars as pl
 
-#: A worker dictionary holding more texts than this is dropped when its query ends (a
-#: year of a busy desktop's history is ≈ 650k texts, ≈ 300 MB with the memo).
+#: By default, a worker dictionary holding more texts than this is dropped when its query
+#: ends (a year of a busy desktop's history is ≈ 650k texts, ≈ 300 MB with the memo);
+#: `limit_texts` sets another limit (the server's ``query_cache_mb``).
 TEXT_LIMIT: Final = 1_000_000
+#: Memory a worker dictionary takes per text, memo included (measured: a year of a busy
+#: desktop's history ≈ 480 bytes, ten years ≈ 520).
+BYTES_PER_TEXT: Final = 512
 
 
 class Dictionary:
@@ -59,6 +63,7 @@ class Dictionary:
 
 
 _DEFAULT: Final = Dictionary(pl.Categorical(), None)
+_limit = TEXT_LIMIT
 _CURRENT: ContextVar[Dictionary | None] = ContextVar("fastaw_dictionary", default=None)
 _worker: Dictionary | None = None
 
@@ -81,9 +86,9 @@ def fresh_dictionary() -> Dictionary:
 @contextmanager
 def query_dictionary(fresh: bool = False) -> Iterator[Dictionary]:
     """Run the block with the worker dictionary (a new one when ``fresh``, or when the
-    current one outgrew `TEXT_LIMIT`)."""
+    current one outgrew the limit, see `limit_texts`)."""
     global _worker
-    if fresh or _worker is None or _worker.size > TEXT_LIMIT:
+    if fresh or _worker is None or _worker.size > _limit:
         _worker = None  # let the old one go before the new one fills up
         _worker = fresh_dictionary()
     token = _CURRENT.set(_worker)
@@ -91,7 +96,7 @@ def query_dictionary(fresh: bool = False) -> Iterator[Dictionary]:
         yield _worker
     finally:
         _CURRENT.reset(token)
-        if _worker is not None and _worker.size > TEXT_LIMIT:
+        if _worker is not None and _worker.size > _limit:
             # let it go now rather than at the next query: a ten-year query leaves a
             # dictionary of several GB, which nothing would use again
             _worker = None
@@ -100,3 +105,10 @@ def query_dictionary(fresh: bool = False) -> Iterator[Dictionary]:
 def worker_dictionary() -> Dictionary | None:
     """The worker dictionary the next query will use (None: it will start a new one)."""
     return _worker
+
+
+def limit_texts(limit: int) -> None:
+    """Keep the worker dictionary between queries only while it holds at most ``limit``
+    texts (0: never keep it)."""
+    global _limit
+    _limit = max(0, limit)
