@@ -66,12 +66,26 @@ _STAMP_EDITS = [
 def test_stored_stamps_are_recognized_exactly(cases: list[tuple[int, int]]) -> None:
     """`parse_stamps` takes a text as the stored stamp exactly where formatting its guessed
     value back gives the text, with that value."""
+    _check_stamps([_STAMP_EDITS[edit](format_ns(ns)) for ns, edit in cases])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 3), st.lists(st.integers(10**9 - 2**63, 2**63 - 1), min_size=5, max_size=30),
+       st.lists(st.tuples(st.integers(-(2**63), 2**63 - 1), st.integers(0, len(_STAMP_EDITS) - 1)),
+                max_size=5))
+def test_stored_stamps_of_one_length_are_recognized_exactly(
+        digits: int, values: list[int], odd: list[tuple[int, int]]) -> None:
+    """The same, for batches of mostly one text length (`columns._FIXED`), a few odd ones."""
+    texts = [format_ns(ns - ns % 10 ** (9 - 3 * digits)) for ns in values]
+    _check_stamps(texts + [_STAMP_EDITS[edit](format_ns(ns)) for ns, edit in odd])
+
+
+def _check_stamps(text_list: list[str]) -> None:
     import polars as pl
 
     from fastaw.exchange.columns import STAMP_FORMAT, parse_stamps
 
-    texts = pl.Series([_STAMP_EDITS[edit](format_ns(ns)) for ns, edit in cases],
-                      dtype=pl.String)
+    texts = pl.Series(text_list, dtype=pl.String)
     starts, stamps = parse_stamps(texts)
     guess = texts.str.slice(0, 19).str.to_datetime(
         "%Y-%m-%dT%H:%M:%S", time_unit="ns", strict=False, cache=False).dt.epoch("ns") + (
@@ -259,3 +273,18 @@ def test_column_wise_time_paths_agree_with_the_scalar_ones(values: list[int]) ->
     seconds = [ns / 1e9 for ns in values]
     for value, ns in zip(seconds, nearest_ns(seconds), strict=True):
         assert ns is None or ns == seconds_to_ns(value)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=40), st.integers(0, 5))
+def test_value_heads_are_packed_from_the_column_buffer(durations: list[int], skip: int) -> None:
+    """`batch._heads` (strided copies of the column's buffer) is ``_HEAD.pack`` per row,
+    also for a slice of a column (an Arrow offset)."""
+    import polars as pl
+
+    from fastaw.exchange import batch
+
+    column = pl.Series([0] * skip + durations, dtype=pl.Int64)[skip:]
+    heads = batch._heads(column)
+    assert heads.dtype == pl.Binary
+    assert heads.to_list() == [batch._HEAD.pack(d, batch._ID) for d in durations]

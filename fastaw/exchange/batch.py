@@ -16,13 +16,16 @@ import atexit
 import io
 import os
 import struct
+import sys
 import tempfile
 import threading
+from array import array
 from collections.abc import Callable, Sequence
 from itertools import repeat
 from typing import IO, Any, Final
 
 import polars as pl
+import pyarrow as pa
 
 from fastaw.exchange.columns import duration_texts, stamp_texts
 from fastaw.exchange.wire import Place, canonical_datas
@@ -71,10 +74,35 @@ def finish(frame: pl.DataFrame) -> pl.DataFrame:
         where = stamps.is_null().arg_true()
         stamps = stamps.scatter(where, frame.select(
             stamp_texts(pl.col("start").gather(where))).to_series())
-    durations = frame["duration"]
-    heads = pl.Series(list(map(_HEAD.pack, durations.to_list(), repeat(_ID))), dtype=pl.Binary)
+    heads = _heads(frame["duration"])
     return frame.select("start", "duration", head=pl.lit(heads), stamp=pl.lit(stamps),
                         data=pl.col("data"))
+
+
+def _heads(durations: pl.Series) -> pl.Series:
+    """``_HEAD.pack(duration, _ID)`` of every row (Binary), from the column's buffer: the
+    durations byte-swapped by `array` and interleaved with ``{"id":`` by strided copies
+    (a quarter of the time of one ``pack`` per row)."""
+    count = len(durations)
+    if count == 0 or durations.null_count():
+        return pl.Series(list(map(_HEAD.pack, durations.to_list(), repeat(_ID))),
+                         dtype=pl.Binary)
+    arrow = durations.rechunk().to_arrow()
+    words = array("q")
+    words.frombytes(memoryview(arrow.buffers()[1])[arrow.offset * 8:(arrow.offset + count) * 8])
+    if sys.byteorder == "little":
+        words.byteswap()
+    raw = words.tobytes()
+    width = _HEAD.size
+    out = bytearray(width * count)
+    for j in range(8):
+        out[j::width] = raw[j::8]
+    for j, byte in enumerate(_ID, 8):
+        out[j::width] = bytes((byte,)) * count
+    heads = pl.from_arrow(pa.Array.from_buffers(pa.binary(width), count,
+                                                [None, pa.py_buffer(out)]))
+    assert isinstance(heads, pl.Series)
+    return heads.cast(pl.Binary)
 
 
 _scratch: dict[int, IO[bytes]] = {}  # per process (a forked child must not share it)
