@@ -45,8 +45,9 @@ def canonical_series(texts: pl.Series, raws: Callable[[], Sequence[Any]], place:
     is not a JSON object (so the error names the same row as ever).
     """
     distinct = texts.unique()
-    encoded = [text.encode() for text in distinct.to_list()] if distinct.null_count() == 0 \
-        else None
+    # (as bytes straight from Polars: no str object per text, decoded and encoded again)
+    encoded: list[bytes] | None = distinct.cast(pl.Binary).to_list() \
+        if distinct.null_count() == 0 else None
     try:
         if encoded is None:
             raise ValueError("a null data text")
