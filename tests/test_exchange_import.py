@@ -288,3 +288,80 @@ def test_value_heads_are_packed_from_the_column_buffer(durations: list[int], ski
     heads = batch._heads(column)
     assert heads.dtype == pl.Binary
     assert heads.to_list() == [batch._HEAD.pack(d, batch._ID) for d in durations]
+
+
+def _tricky(i: int) -> dict[str, Any]:
+    """An event whose data holds ``},{`` in strings and lists of objects: wrong cut guesses."""
+    return {"timestamp": format_ns(1_700_000_000 * 10**9 + i * 10**9), "duration": 1.0,
+            "data": {"tabs": [{"a": i}, {"b": "},{"}, {}], "title": "x},{\"y\":[{},{}]}\\",
+                     "n": {"m": [{}, {"k": "}, {"}]}}}
+
+
+def _mixed(count: int) -> list[dict[str, Any]]:
+    """Newest first; every tenth event tricky, so some guesses are right and some not."""
+    return [_tricky(i) if i % 10 == 3 else {
+        "timestamp": format_ns(1_700_000_000 * 10**9 + i * 10**9), "duration": 1.0,
+        "data": {"i": i}} for i in range(count)][::-1]
+
+
+@pytest.mark.parametrize("chunk", [1, 40, 97, 300, 2000])
+@pytest.mark.parametrize("indent", [None, 1])
+def test_guessed_cuts_read_backwards_give_every_event_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, indent: int | None) -> None:
+    """The ascending read (last slice first, cuts guessed and proven slice by slice) yields
+    the events of the front-to-back read, oldest batch first, whatever the guesses hit."""
+    from fastaw.exchange.importer import read_file
+    from fastaw.exchange.items import EventsItem
+
+    monkeypatch.setattr(jsonfmt, "CHUNK_BYTES", chunk)
+    events = _mixed(120)
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(_envelope(events), indent=indent), encoding="utf-8")
+
+    def rows(ascending: bool) -> list[list[tuple[Any, ...]]]:
+        return [list(item.frame.iter_rows()) for item in read_file(path, "json",
+                                                                   ascending=ascending)
+                if isinstance(item, EventsItem)]
+
+    forward, backward = rows(False), rows(True)
+    flat = [row for batch in backward for row in batch]
+    assert flat == sorted(row for batch in forward for row in batch)
+    assert [row[0] for row in flat] == sorted(row[0] for row in flat)
+
+
+@pytest.mark.parametrize("chunk", [1, 97, 2000])
+def test_guessed_cuts_still_name_the_first_bad_event(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    from fastaw.exchange.importer import read_file
+
+    monkeypatch.setattr(jsonfmt, "CHUNK_BYTES", chunk)
+    events = _mixed(80)
+    events[7]["timestamp"] = "never"
+    events[70]["duration"] = "long"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(_envelope(events)), encoding="utf-8")
+    with pytest.raises(BadRequest, match=r"events\[7\]\.timestamp"):
+        list(read_file(path, "json", ascending=True))
+
+
+@pytest.mark.parametrize("chunk", [1, 97, 300])
+def test_right_guesses_give_the_batches_of_the_proven_cuts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    """Where every guess is right, the ascending read's batches are the front-to-back
+    read's, in reverse (so a pipelined import stays the staged one, id for id)."""
+    from fastaw.exchange.importer import read_file
+    from fastaw.exchange.items import EventsItem
+
+    monkeypatch.setattr(jsonfmt, "CHUNK_BYTES", chunk)
+    path = tmp_path / "export.json"
+    events = [event for event in _mixed(200) if "tabs" not in event["data"]]
+    for event in events[::7]:  # equal starts across cuts keep their order too
+        event["timestamp"] = events[0]["timestamp"]
+    path.write_text(json.dumps(_envelope(events)), encoding="utf-8")
+
+    def batches(ascending: bool) -> list[list[tuple[Any, ...]]]:
+        return [list(item.frame.iter_rows()) for item in read_file(path, "json",
+                                                                   ascending=ascending)
+                if isinstance(item, EventsItem)]
+
+    assert batches(True) == batches(False)[::-1]

@@ -136,10 +136,11 @@ def _event_slices(raw: memoryview, where: str, bucket_id: str, ascending: bool =
     """Validated events of one JSON array, in slices of about `CHUNK_BYTES`; with
     ``ascending``, the last slice first (exports list events newest first).
 
-    Ascending: a first pass proves every cut by a syntax check of each slice (no event
-    objects), then the slices are validated last to first. Any error found so sends the
-    bucket through `_ascending_in_order`, which reports it as the first bad event of the
-    file.
+    Ascending: the cuts are guessed all at once (`_guessed_cuts`, no decoding) and the
+    slices decoded last to first; a slice that decodes proves its own first cut (see
+    `_guessed_cuts`). A wrong guess, or any error, sends the part of the array not yet
+    read through `_ascending_in_order`, which proves its cuts from the start and reports
+    the first bad event of the file.
     """
     span = _array_span(raw, where)
     if span is None:
@@ -149,14 +150,39 @@ def _event_slices(raw: memoryview, where: str, bucket_id: str, ascending: bool =
         for _, _, base, wires in _cuts(raw, span, where, _events):
             yield events_of(wires, place, base, bucket_id)
         return
+    guesses = _guessed_cuts(raw, span)
+    done = len(guesses)  # guesses[done:] are read, and their first cut proven
     try:  # (the element counts, which a 400 needs, are left to the slow path)
-        cuts = [(pos, stop) for pos, stop, _, _ in _cuts(raw, span, where, _syntax)]
-        for pos, stop in reversed(cuts):
-            yield events_of(_decode(raw, pos, stop, where, 0), place, 0, bucket_id)
-    except BadRequest as exc:
-        for _ in _ascending_in_order(raw, span, where, place, bucket_id):
-            pass
-        raise exc  # (unreachable: the slow path finds the same error first or earlier)
+        while done:
+            pos, stop = guesses[done - 1]
+            item = events_of(_events.decode(_array(raw, pos, stop)), place, 0, bucket_id)
+            done -= 1
+            yield item
+    except (BadRequest, msgspec.DecodeError, msgspec.ValidationError):
+        yield from _ascending_in_order(raw, (span[0], guesses[done - 1][1]), where, place,
+                                       bucket_id)
+
+
+def _guessed_cuts(raw: memoryview, span: tuple[int, int]) -> list[tuple[int, int]]:
+    """(start, stop) of the slices `_cuts` makes when its first guess is right every time.
+
+    Read last to first, a slice proves its first cut: the array is valid JSON (the
+    envelope pass checked it), the slice's end is a proven cut (or the array's end), and
+    ``[`` + slice + ``]`` decodes only if its start is too. A start inside a string turns
+    every string of the slice inside out: a backslash (only ever inside strings) lands
+    outside one, which is malformed, and without one the closing ``]`` lands inside an
+    unterminated string; a start inside a nested value leaves that value's closing
+    brackets without their openers. So when every slice decodes, the cuts are exactly
+    the ones `_cuts` proves from the front (the first guess is taken when it is right).
+    """
+    pos, end = span
+    cuts = []
+    while pos < end:
+        match = _CUT.search(raw, pos + CHUNK_BYTES, end) if pos + CHUNK_BYTES < end else None
+        stop = end if match is None else match.start() + 1
+        cuts.append((pos, stop))
+        pos = end if match is None else match.end() - 1
+    return cuts
 
 
 def _ascending_in_order(raw: memoryview, span: tuple[int, int], where: str, place: Place,
