@@ -25,7 +25,6 @@ from itertools import repeat
 from typing import IO, Any, Final
 
 import polars as pl
-import pyarrow as pa
 
 from fastaw.exchange.columns import duration_texts, stamp_texts
 from fastaw.exchange.wire import Place, canonical_datas
@@ -84,6 +83,8 @@ def _heads(durations: pl.Series) -> pl.Series:
     """``_HEAD.pack(duration, _ID)`` of every row (Binary), from the column's buffer: the
     durations byte-swapped by `array` and interleaved with ``{"id":`` by strided copies
     (a quarter of the time of one ``pack`` per row)."""
+    import pyarrow as pa  # (here: a writer that only reads batches never needs it)
+
     count = len(durations)
     if count == 0 or durations.null_count():
         return pl.Series(list(map(_HEAD.pack, durations.to_list(), repeat(_ID))),

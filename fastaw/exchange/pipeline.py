@@ -101,9 +101,10 @@ class _Child:
         from multiprocessing import spawn
 
         read_end, write_end = os.pipe()
-        # Polars on one thread: its operations on one batch are small, and a second thread
-        # spent ~15 % more CPU on them, taken from the writer's core
-        env = {"POLARS_MAX_THREADS": "1", **os.environ}
+        # Polars on one thread for the text formats: its operations on one batch are small,
+        # and a second thread spent ~15 % more CPU on them, taken from the writer's core
+        # (a Parquet reader decodes whole row groups: it keeps both)
+        env = {**({} if fmt == "parquet" else {"POLARS_MAX_THREADS": "1"}), **os.environ}
         try:
             self._popen = subprocess.Popen(
                 [spawn.get_executable(), "-c", _CHILD, path, fmt or "", str(write_end),
