@@ -71,6 +71,9 @@ def load() -> str:
 def tree_of(rev: str, work: Path) -> Path:
     if rev == "WORKTREE":
         return ROOT
+    # by commit, not by name: a kept work directory must not serve an old "HEAD"
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", rev],
+                         check=True, capture_output=True, text=True).stdout.strip()
     tree = work / f"tree-{rev}"
     if not tree.exists():
         tree.mkdir(parents=True)
