@@ -14,11 +14,7 @@ from typing import Final
 
 import polars as pl
 
-from fastaw.storage import keys
-
-_HEADER: Final = keys.VALUE_HEADER_SIZE
 _DATA_MARKER: Final = ',"data":'
-_MAX_U64: Final = keys.MAX_U64
 _SIGN_BIT: Final = -(2**63)
 
 #: Columns of every Parquet/CSV export (plus ``bucket`` unless hive-partitioned).
@@ -39,17 +35,20 @@ def page_frame(key_list: list[bytes], value_list: list[bytes]) -> pl.DataFrame:
     text; everything before it is ASCII, so its character offset is its byte offset) up
     to the closing brace: byte slicing, no walk over the characters.
     """
+    from fastaw.storage import keys  # (here: the import reader never needs storage)
+
+    header, max_u64 = keys.VALUE_HEADER_SIZE, keys.MAX_U64
     raw = pl.DataFrame({"k": pl.Series(key_list, dtype=pl.Binary),
                         "v": pl.Series(value_list, dtype=pl.Binary)})
     value = pl.col("v")
-    at = (value.bin.slice(_HEADER).cast(pl.String).str.find(_DATA_MARKER, literal=True)
-          .cast(pl.Int64) + (_HEADER + len(_DATA_MARKER)))
+    at = (value.bin.slice(header).cast(pl.String).str.find(_DATA_MARKER, literal=True)
+          .cast(pl.Int64) + (header + len(_DATA_MARKER)))
     return raw.with_columns(at=at).select(
-        id=(pl.lit(_MAX_U64, pl.UInt64) - pl.col("k").bin.slice(12, 8).bin.reinterpret(
+        id=(pl.lit(max_u64, pl.UInt64) - pl.col("k").bin.slice(12, 8).bin.reinterpret(
             dtype=pl.UInt64, endianness="big")).cast(pl.Int64),
         start=pl.col("k").bin.slice(4, 8).bin.reinterpret(dtype=pl.Int64, endianness="big")
         .xor(pl.lit(_SIGN_BIT, pl.Int64)),
-        duration=value.bin.slice(0, _HEADER).bin.reinterpret(dtype=pl.Int64, endianness="big"),
+        duration=value.bin.slice(0, header).bin.reinterpret(dtype=pl.Int64, endianness="big"),
         data=value.bin.slice(pl.col("at"), value.bin.size().cast(pl.Int64) - pl.col("at") - 1)
         .cast(pl.String),
     )

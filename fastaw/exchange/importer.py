@@ -25,14 +25,16 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from fastaw.errors import BadRequest
 from fastaw.exchange.items import BucketItem, Item
 from fastaw.exchange.jsonfmt import is_envelope, read_envelope
 from fastaw.models import Bucket
-from fastaw.storage.bulk import BulkInserter, create_or_get
-from fastaw.storage.mutations import Writes
+
+if TYPE_CHECKING:  # (the reader process never imports the storage package)
+    from fastaw.storage.bulk import BulkInserter
+    from fastaw.storage.mutations import Writes
 
 SPOOL_MEMORY: Final = 16 << 20
 IMPORT_FORMATS: Final = ("json", "ndjson", "parquet", "csv")
@@ -103,6 +105,8 @@ class Staged:
 
     def apply(self, writes: Writes, progress: Progress | None = None) -> ImportSummary:
         """The writer operation: create or merge every bucket, insert every event."""
+        from fastaw.storage.bulk import BulkInserter, create_or_get
+
         summary = ImportSummary()
         nums: list[int] = []
         for bucket_id in self.order:

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgspec
 
 from fastaw.errors import BadRequest
 from fastaw.exchange.items import BucketItem, EventsItem, Item
-from fastaw.exchange.selection import Selection, bucket_json
 from fastaw.exchange.wire import (
     Place,
     WireBucket,
@@ -33,7 +32,10 @@ from fastaw.exchange.wire import (
     json_place,
     to_bucket,
 )
-from fastaw.storage import Env
+
+if TYPE_CHECKING:  # (the reader process never imports the storage package)
+    from fastaw.exchange.selection import Selection
+    from fastaw.storage import Env
 
 CHUNK_BYTES: Final = 1 << 21
 _EVENTS_SLOT: Final = b"\x00"
@@ -47,6 +49,8 @@ T = TypeVar("T")
 
 def export_chunks(env: Env, selection: Selection) -> Iterator[bytes]:
     """The export envelope of a resolved selection, as a stream of byte chunks."""
+    from fastaw.exchange.selection import bucket_json
+
     yield b'{"buckets":{'
     for index, info in enumerate(selection.infos):
         head, _, tail = bucket_json(info).replace(

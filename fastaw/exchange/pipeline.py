@@ -27,7 +27,7 @@ import sys
 import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
@@ -35,8 +35,10 @@ from fastaw.errors import BadRequest, FastawError
 from fastaw.exchange.importer import ImportSummary, Progress
 from fastaw.exchange.items import BucketItem
 from fastaw.models import Bucket
-from fastaw.storage.bulk import BulkInserter, create_or_get
-from fastaw.storage.mutations import Writes
+
+if TYPE_CHECKING:  # (the reader process never imports the storage package)
+    from fastaw.storage.bulk import BulkInserter
+    from fastaw.storage.mutations import Writes
 
 PIPELINE_BYTES: Final = 32 << 20  # ≈ 200k events of JSON, NDJSON or CSV
 PIPELINE_PARQUET_BYTES: Final = 4 << 20  # ≈ 150k events: Parquet is compact
@@ -216,6 +218,8 @@ class Pipelined:
                 return staged.apply(writes, progress)
             finally:
                 staged.close()
+        from fastaw.storage.bulk import BulkInserter, create_or_get
+
         self._used = True
         summary = ImportSummary()
         nums: dict[str, int] = {}
