@@ -145,10 +145,17 @@ def test_cli_export_and_import(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert out.startswith('{"buckets":{"a/b c%d=e":') and '"timestamp":"1969' not in out
     for name in ("a.ndjson", "parts"):
         target = ["--data-dir", str(tmp_path / f"t-{name}")]
-        assert main(["import", *target, str(tmp_path / name)]) == 0
-        assert "imported 4 events" in capsys.readouterr().err
+        assert main(["import", *target, "-q", str(tmp_path / name)]) == 0
+        err = capsys.readouterr().err
+        assert "imported 4 events" in err and "column chunks of 4 events" in err
         env = Env(tmp_path / f"t-{name}")
         assert snapshot(env) == expected(PINNED)
         env.close()
+        # the import built every chunk; importing again adds nothing and builds nothing
+        assert main(["chunks", *target, "-q"]) == 0
+        assert "built 0 chunks" in capsys.readouterr().err
+        assert main(["import", *target, str(tmp_path / name)]) == 0
+        err = capsys.readouterr().err
+        assert "imported 0 events (4 duplicates" in err and "column chunks" not in err
     assert main(["import", "--data-dir", str(tmp_path / "x"), str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err

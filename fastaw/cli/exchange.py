@@ -48,6 +48,10 @@ def register(sub: Any) -> None:
     imp.add_argument("--format", choices=IMPORT_FORMATS, default=None,
                      help="input format (default: detected from the content)")
     imp.add_argument("file", metavar="FILE")
+    imp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    imp.add_argument("--no-chunks", dest="chunks", action="store_false",
+                     help="do not build the column chunks queries read afterwards (the "
+                          "first queries then build them)")
     imp.set_defaults(run=run_import)
 
     mig = sub.add_parser(
@@ -154,16 +158,20 @@ def run_import(args: argparse.Namespace) -> int:
             summary = writer.run_sync(staged.apply)
         finally:
             staged.close()
+        writer.stop()
+        done = time.perf_counter()
+        events = summary.events_imported + summary.events_skipped
+        print(f"imported {summary.events_imported} events ({summary.events_skipped} "
+              f"duplicates skipped) into {len(summary.buckets_created)} new and "
+              f"{len(summary.buckets_merged)} existing buckets in {done - started:.2f} s "
+              f"(read {parsed - started:.2f} s, then {done - parsed:.2f} s; "
+              f"{events / max(done - started, 1e-9):,.0f} events/s)", file=sys.stderr)
+        if args.chunks and summary.events_imported:
+            _build_chunks(env, sorted({*summary.buckets_created, *summary.buckets_merged}),
+                          args.quiet)
     finally:
         writer.stop()
         env.close()
-    done = time.perf_counter()
-    events = summary.events_imported + summary.events_skipped
-    print(f"imported {summary.events_imported} events ({summary.events_skipped} duplicates "
-          f"skipped) into {len(summary.buckets_created)} new and "
-          f"{len(summary.buckets_merged)} existing buckets in {done - started:.2f} s "
-          f"(read {parsed - started:.2f} s, then {done - parsed:.2f} s; "
-          f"{events / max(done - started, 1e-9):,.0f} events/s)", file=sys.stderr)
     return 0
 
 
