@@ -12,13 +12,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastaw.cli.serve import add_config_flags, config_from_args
 from fastaw.errors import NotFound, StorageError
 from fastaw.storage import Env
 from fastaw.storage.env import DATA_FILE
+
+if TYPE_CHECKING:
+    from fastaw.columnar import ChunkBuild
 
 
 def register(sub: Any) -> None:
@@ -37,35 +41,16 @@ def register(sub: Any) -> None:
 
 
 def run_chunks(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from fastaw.columnar import build_chunks
-    from fastaw.storage.chunks import ChunkStore
-
     config = config_from_args(args)
     data_dir = Path(config.data_dir)
     if not (data_dir / DATA_FILE).is_file():
         raise StorageError(f"There is no store in {data_dir}")
     env = Env(data_dir, map_size=config.map_size)
-    started = time.perf_counter()
-    bars: list[Any] = []  # made once the number of windows to build is known
     try:
-        store = ChunkStore(env)
-        for bucket_id in args.buckets or ():
-            if store.bucket(bucket_id) is None:
-                raise NotFound(f"There is no bucket {bucket_id!r}")
-
-        def total(count: int) -> None:
-            bars.append(tqdm(total=count, desc="windows", unit="win", disable=args.quiet,
-                             file=sys.stderr, smoothing=0.1))
-
-        result = build_chunks(store, args.buckets, rebuild=args.rebuild, on_total=total,
-                              on_window=lambda _events: bars[0].update(1))
+        result, seconds = build_with_progress(env, args.buckets, rebuild=args.rebuild,
+                                              quiet=args.quiet)
     finally:
-        for bar in bars:
-            bar.close()
         env.close()
-    seconds = time.perf_counter() - started
     dropped = f"deleted {result.dropped} stored chunks; " if args.rebuild else ""
     changed = (f"; {result.changed} windows changed meanwhile (the next query builds them)"
                if result.changed else "")
@@ -74,3 +59,31 @@ def run_chunks(args: argparse.Namespace) -> int:
           f"{seconds:.1f} s ({result.events / max(seconds, 1e-9):,.0f} events/s){changed}",
           file=sys.stderr)
     return 0
+
+
+def build_with_progress(env: Env, bucket_ids: Sequence[str] | None, *, quiet: bool,
+                        rebuild: bool = False) -> tuple[ChunkBuild, float]:
+    """`build_chunks` with a progress bar of the windows to build (shown once their number
+    is known); what it did and how many seconds it took. An unknown bucket is a 404."""
+    from tqdm import tqdm
+
+    from fastaw.columnar import build_chunks
+    from fastaw.storage.chunks import ChunkStore
+
+    started = time.perf_counter()
+    store = ChunkStore(env)
+    for bucket_id in bucket_ids or ():
+        if store.bucket(bucket_id) is None:
+            raise NotFound(f"There is no bucket {bucket_id!r}")
+    bars: list[Any] = []
+    try:
+        result = build_chunks(
+            store, bucket_ids, rebuild=rebuild,
+            on_total=lambda count: bars.append(tqdm(
+                total=count, desc="column chunks", unit="win", disable=quiet,
+                file=sys.stderr, smoothing=0.1)),
+            on_window=lambda _events: bars[0].update(1))
+    finally:
+        for bar in bars:
+            bar.close()
+    return result, time.perf_counter() - started

@@ -158,7 +158,6 @@ def run_import(args: argparse.Namespace) -> int:
             summary = writer.run_sync(staged.apply)
         finally:
             staged.close()
-        writer.stop()
         done = time.perf_counter()
         events = summary.events_imported + summary.events_skipped
         print(f"imported {summary.events_imported} events ({summary.events_skipped} "
@@ -204,7 +203,6 @@ def run_migrate(args: argparse.Namespace) -> int:
                 bar.close()
             _print_summary(summary)
             migrated += [result.bucket_id for result in summary.buckets]
-        writer.stop()
         if args.chunks and migrated:
             _build_chunks(env, sorted(set(migrated)), args.quiet)
     finally:
@@ -214,26 +212,12 @@ def run_migrate(args: argparse.Namespace) -> int:
 
 
 def _build_chunks(env: Env, bucket_ids: list[str], quiet: bool) -> None:
-    """Build the migrated buckets' column chunks, so no query has to (`fastaw chunks`)."""
-    from tqdm import tqdm
+    """Build the column chunks of the buckets just written to, so no query has to."""
+    from fastaw.cli.chunks import build_with_progress
 
-    from fastaw.columnar import build_chunks
-    from fastaw.storage.chunks import ChunkStore
-
-    started = time.perf_counter()
-    bars: list[Any] = []
-    try:
-        result = build_chunks(
-            ChunkStore(env), bucket_ids,
-            on_total=lambda count: bars.append(tqdm(total=count, desc="column chunks",
-                                                    unit="win", disable=quiet,
-                                                    file=sys.stderr)),
-            on_window=lambda _events: bars[0].update(1))
-    finally:
-        for bar in bars:
-            bar.close()
+    result, seconds = build_with_progress(env, bucket_ids, quiet=quiet)
     print(f"built {result.built} column chunks of {result.events:,} events for queries in "
-          f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
+          f"{seconds:.1f} s", file=sys.stderr)
 
 
 def _print_summary(summary: Any) -> None:
