@@ -13,7 +13,7 @@ and through the import spool as Arrow IPC.
 from __future__ import annotations
 
 import atexit
-import io
+import functools
 import os
 import struct
 import sys
@@ -137,8 +137,14 @@ def to_ipc(frame: pl.DataFrame) -> bytes:
     return blob
 
 
-def from_ipc(blob: bytes | bytearray) -> pl.DataFrame:
-    return pl.read_ipc(io.BytesIO(blob))
+def from_ipc(blob: bytes | bytearray | memoryview) -> pl.DataFrame:
+    """The frame of `to_ipc` bytes, without a copy: pyarrow maps the buffers in place
+    (Polars' reader copies them), and the frame keeps ``blob`` alive."""
+    import pyarrow as pa
+
+    frame = pl.from_arrow(pa.ipc.open_file(pa.py_buffer(blob)).read_all())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 class FrameBatch:
@@ -146,8 +152,6 @@ class FrameBatch:
 
     def __init__(self, frame: pl.DataFrame) -> None:
         self.frame = frame
-        self.starts: list[int] = frame["start"].to_list()
-        self.durations: list[int] = frame["duration"].to_list()
         shortest, longest, end, repeats = frame.select(
             a=pl.col("duration").min(), b=pl.col("duration").max(),
             c=(pl.col("start") + pl.col("duration")).max(),
@@ -157,6 +161,27 @@ class FrameBatch:
 
     def __len__(self) -> int:
         return self.frame.height
+
+    @functools.cached_property
+    def starts(self) -> list[int]:
+        result: list[int] = self.frame["start"].to_list()
+        return result
+
+    @functools.cached_property
+    def durations(self) -> list[int]:
+        result: list[int] = self.frame["duration"].to_list()
+        return result
+
+    def start_array(self) -> array[int]:
+        """The starts as a native int64 array, from the column's buffer."""
+        starts = self.frame["start"]
+        if starts.null_count():  # (cannot happen: readers reject missing timestamps)
+            raise ValueError("a null start")
+        arrow = starts.rechunk().to_arrow()
+        words = array("q")
+        words.frombytes(memoryview(arrow.buffers()[1])[
+            arrow.offset * 8:(arrow.offset + len(starts)) * 8])
+        return words
 
     def datas(self) -> list[bytes]:
         result: list[bytes] = self.frame["data"].cast(pl.Binary).to_list()

@@ -225,7 +225,7 @@ class Pipelined:
         nums: dict[str, int] = {}
         inserters: dict[str, BulkInserter] = {}
         metadata: dict[str, Bucket | None] = {}
-        waiting: dict[str, list[bytes | bytearray]] = {}
+        waiting: dict[str, list[memoryview]] = {}
 
         def resolve(bucket_id: str) -> int | None:
             if bucket_id in nums:
@@ -242,7 +242,7 @@ class Pipelined:
                 return None
             return nums[bucket_id]
 
-        def insert(bucket_id: str, blob: bytes | bytearray) -> None:
+        def insert(bucket_id: str, blob: memoryview) -> None:
             from fastaw.exchange.batch import FrameBatch, from_ipc
 
             inserter = inserters.get(bucket_id)
@@ -259,9 +259,9 @@ class Pipelined:
         while True:
             message = self._receive()
             kind = message[:1]
-            if kind == _EVENTS:  # (see `_produce`; the IPC bytes are copied once)
+            if kind == _EVENTS:  # (see `_produce`; the IPC bytes are not copied)
                 end = 5 + int.from_bytes(message[1:5], "big")
-                bucket_id, blob = message[5:end].decode(), message[end:]
+                bucket_id, blob = bytes(message[5:end]).decode(), memoryview(message)[end:]
                 if resolve(bucket_id) is None:
                     waiting.setdefault(bucket_id, []).append(blob)
                 else:

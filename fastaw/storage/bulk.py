@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import operator
 import struct
+import sys
+from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import islice, repeat
+from itertools import islice
+from struct import iter_unpack
 from typing import Any, Final, NamedTuple, Protocol
 
 from fastaw.models import Bucket, BucketStats, encode_durations
@@ -32,7 +35,6 @@ from fastaw.timefmt import format_ns
 
 PAGE: Final = 65_536
 _PREFIX: Final = struct.Struct(">IQ")
-_TAIL: Final = struct.Struct(">Q")
 _KEY: Final = struct.Struct(">IQQ")
 _DURATION: Final = struct.Struct(">q")
 _EVENT: Final = b'{"id":%d,"timestamp":"%b","duration":%b,"data":%b}'
@@ -125,16 +127,26 @@ def _neg(key: bytes) -> _Desc:
 class Rendered(Protocol):
     """A batch of new events that renders its own rows (`BulkInserter.add_rendered`).
 
-    Rows are in ascending start order. ``datas`` (canonical data JSON of every row) is
-    asked for only when duplicates are possible; ``values(ids, keep)`` is the stored value
+    Rows are in ascending start order. ``start_array()`` is every start as a native int64
+    `array` (what the keys are packed from); the ``starts`` and ``durations`` lists are
+    asked for only when duplicates are possible or rows are dropped, like ``datas``
+    (canonical data JSON of every row); ``values(ids, keep)`` is the stored value
     (`fastaw.storage.keys.event_value` of the duration and `fastaw.models.render_event`)
     of rows ``keep`` (ascending indexes) with these ids.
     """
 
-    starts: list[int]
-    durations: list[int]
     repeats: bool  # whether two rows share a start
     extent: tuple[int, int, int]  # min duration, max duration, max start + duration
+
+    def __len__(self) -> int: ...
+
+    @property
+    def starts(self) -> list[int]: ...
+
+    @property
+    def durations(self) -> list[int]: ...
+
+    def start_array(self) -> array[int]: ...
 
     def datas(self) -> Sequence[bytes]: ...
 
@@ -191,49 +203,50 @@ class BulkInserter:
                 _EVENT % row for row in zip(
                     ids, texts, encode_durations(kept_durations), get(datas), strict=True)]))
 
-        return self._insert(starts, durations, lambda: datas, render, ascending=False)
+        if not starts:
+            return InsertCounts(0, 0)
+        return self._insert(_Columns(array("q", starts), lambda: starts, lambda: durations,
+                                     lambda: datas, render, ascending=False))
 
     def add_rendered(self, batch: Rendered) -> InsertCounts:
         """Insert a batch whose rows are in ascending start order and which renders its
         own stored values (`Rendered`; the importers' column-wise path)."""
-        return self._insert(batch.starts, batch.durations, batch.datas, batch.values,
-                            ascending=True, repeats=batch.repeats, extent=batch.extent)
+        if not len(batch):
+            return InsertCounts(0, 0)
+        return self._insert(_Columns(
+            batch.start_array(), lambda: batch.starts, lambda: batch.durations, batch.datas,
+            batch.values, ascending=True, repeats=batch.repeats, extent=batch.extent))
 
-    def _insert(self, starts: Sequence[int], durations: Sequence[int],
-                datas: Callable[[], Sequence[bytes]],
-                render: Callable[[range, list[int]], list[bytes]], *, ascending: bool,
-                repeats: bool | None = None, extent: tuple[int, int, int] | None = None
-                ) -> InsertCounts:
+    def _insert(self, rows: _Columns) -> InsertCounts:
         writes, num = self.writes, self.num
         env, txn = writes.env, writes.txn
-        keep = self._fresh(starts, durations, datas, repeats)
+        words = rows.words
+        keep = self._fresh(rows)
         if not keep:
-            return InsertCounts(0, len(starts))
-        if not ascending:
+            return InsertCounts(0, len(words))
+        if not rows.ascending:
             # ascending keys fill B-tree pages (LMDB splits an appended-to page at its end);
             # descending inserts (exports are newest first) would leave them half full
-            keep.sort(key=starts.__getitem__)
-        if len(keep) == len(starts) and ascending:
-            kept_starts, kept_durations = starts, durations
-        else:
-            get = _getter(keep)
-            kept_starts, kept_durations = get(starts), get(durations)
+            keep.sort(key=words.__getitem__)
+        every = len(keep) == len(words) and rows.ascending
+        kept_words = words if every else array("q", map(words.__getitem__, keep))
         raw_next = txn.get(b"next_id", db=env.meta)
         first_id = max(1, keys.read_u64(raw_next) if raw_next is not None else 1)
         ids = range(first_id, first_id + len(keep))
-        values = render(ids, keep)
-        # column-wise: map/zip run in C; only the event JSON is formatted per row
-        flipped = list(map(operator.add, kept_starts, repeat(keys.SIGN)))
-        row_keys = list(map(_KEY.pack, repeat(num), flipped,
-                            range(keys.MAX_U64 - ids.start, keys.MAX_U64 - ids.stop, -1)))
+        values = rows.render(ids, keep)
+        row_keys, id_rows = _pack_keys(num, kept_words, first_id)
         # distinct starts: the keys ascend (ids descend within one start)
-        _put(txn, env.events, row_keys, values, ascending=repeats is False)
-        _put(txn, env.ids, list(map(_TAIL.pack, ids)),
-             list(map(_PREFIX.pack, repeat(num), flipped)), ascending=True)
+        _put(txn, env.events, zip(row_keys, values, strict=True), row_keys[0], len(keep),
+             ascending=rows.repeats is False)
+        _put(txn, env.ids, iter_unpack("8s12s", id_rows), id_rows[:8], len(keep),
+             ascending=True)
         txn.put(b"next_id", keys.u64(first_id + len(keep)), db=env.meta)
         stats = writes.stats(num)
         stats.count += len(keep)
-        if extent is None or len(keep) != len(starts):
+        extent = rows.extent
+        if extent is None or not every:
+            get = _getter(keep)
+            kept_starts, kept_durations = get(rows.starts()), get(rows.durations())
             extent = (min(kept_durations), max(kept_durations),
                       max(map(operator.add, kept_starts, kept_durations)))
         shortest, longest, end = extent
@@ -242,28 +255,30 @@ class BulkInserter:
         stats.end = end if stats.end is None else max(stats.end, end)
         stats.anchor = None
         writes._put_stats(num, stats)
-        ordered = kept_starts if isinstance(kept_starts, list) else list(kept_starts)
-        for window in _windows(ordered):
+        for window in _windows(kept_words):
             writes.touched.add(keys.window_key(num, window))
-        low, high = ordered[0], ordered[-1]
+        low, high = kept_words[0], kept_words[-1]
         if self.new is not None:
             low, high = min(low, self.new[0]), max(high, self.new[1])
         self.new = (low, high)
-        return InsertCounts(len(keep), len(starts) - len(keep))
+        return InsertCounts(len(keep), len(words) - len(keep))
 
-    def _fresh(self, starts: Sequence[int], durations: Sequence[int],
-               datas_of: Callable[[], Sequence[bytes]], repeats: bool | None = None
-               ) -> list[int]:
+    def _fresh(self, rows: _Columns) -> list[int]:
         """Indexes of the rows that duplicate neither a stored row nor an earlier row."""
+        words = rows.words
+        repeats = rows.repeats
         if repeats is None:
-            repeats = len(set(starts)) != len(starts)
-        low, high = min(starts), max(starts)
+            repeats = rows.repeats = len(set(words)) != len(words)
+        if rows.ascending:
+            low, high = words[0], words[-1]
+        else:
+            low, high = min(words), max(words)
         if not repeats and not any(span is not None and span[0] <= high and low <= span[1]
                                    for span in (self.old, self.new)):
-            return list(range(len(starts)))  # nothing stored or seen can be equal
+            return list(range(len(words)))  # nothing stored or seen can be equal
         seen: set[tuple[int, int, bytes]] = set()
         keep: list[int] = []
-        datas = datas_of()
+        starts, durations, datas = rows.starts(), rows.durations(), rows.datas()
         txn, num = self.writes.txn, self.num
         with txn.cursor(db=self.writes.env.events) as cursor:
             for i, start in enumerate(starts):
@@ -281,15 +296,79 @@ class BulkInserter:
         return keep
 
 
-def _put(txn: Any, db: Any, row_keys: list[bytes], values: list[bytes], *, ascending: bool
-         ) -> None:
-    """Write these rows; ascending keys that all sort after the last key of ``db`` are
-    appended (LMDB's MDB_APPEND: no search from the root per row)."""
+class _Columns:
+    """One batch as `BulkInserter._insert` takes it: the starts as an int64 array, the
+    other columns (Python lists) only when asked for."""
+
+    __slots__ = ("ascending", "datas", "durations", "extent", "render", "repeats", "starts",
+                 "words")
+
+    def __init__(self, words: array[int], starts: Callable[[], Sequence[int]],
+                 durations: Callable[[], Sequence[int]],
+                 datas: Callable[[], Sequence[bytes]],
+                 render: Callable[[range, list[int]], list[bytes]], *, ascending: bool,
+                 repeats: bool | None = None, extent: tuple[int, int, int] | None = None
+                 ) -> None:
+        self.words = words
+        self.starts = starts
+        self.durations = durations
+        self.datas = datas
+        self.render = render
+        self.ascending = ascending
+        self.repeats = repeats
+        self.extent = extent
+
+
+_FLIP: Final = bytes(byte ^ 0x80 for byte in range(256))  # translate: flip the top bit
+_INVERT: Final = bytes(255 - byte for byte in range(256))  # translate: every bit
+_BUCKET: Final = struct.Struct(">I")
+_FIRST: Final = operator.itemgetter(0)
+
+
+def _pack_keys(num: int, starts: array[int], first_id: int) -> tuple[list[bytes], bytes]:
+    """The events keys (`fastaw.storage.keys.event_key`) of rows with these starts and the
+    ids ``first_id, first_id + 1, …``, and the ``ids`` rows as one buffer (per row the
+    8-byte id key, then the 12-byte ``bucket | start`` value).
+
+    Built column by column with strided byte copies (the big-endian words of the starts
+    with their sign bit flipped, the ids' words inverted) instead of one ``pack`` per row.
+    """
+    count = len(starts)
+    width = _KEY.size
+    swapped = starts[:]
+    inverted = array("Q", range(first_id, first_id + count))
+    if sys.byteorder == "little":
+        swapped.byteswap()
+        inverted.byteswap()
+    start_bytes = swapped.tobytes()
+    id_bytes = inverted.tobytes()
+    inverted_bytes = id_bytes.translate(_INVERT)
+    out = bytearray(width * count)
+    for j, byte in enumerate(_BUCKET.pack(num)):
+        out[j::width] = bytes((byte,)) * count
+    out[4::width] = start_bytes[0::8].translate(_FLIP)
+    for j in range(1, 8):
+        out[4 + j::width] = start_bytes[j::8]
+    for j in range(8):
+        out[12 + j::width] = inverted_bytes[j::8]
+    id_rows = bytearray(20 * count)
+    for j in range(8):
+        id_rows[j::20] = id_bytes[j::8]
+    for j in range(12):
+        id_rows[8 + j::20] = out[j::width]
+    return list(map(_FIRST, iter_unpack(f"{width}s", out))), bytes(id_rows)
+
+
+def _put(txn: Any, db: Any, rows: Iterable[tuple[bytes, bytes]], first: bytes, count: int,
+         *, ascending: bool) -> None:
+    """Write these ``count`` rows (``first``: the first key); ascending keys that all sort
+    after the last key of ``db`` are appended (LMDB's MDB_APPEND: no search from the root
+    per row)."""
     with txn.cursor(db=db) as cursor:
-        append = ascending and (not cursor.last() or cursor.key() < row_keys[0])
-        _, added = cursor.putmulti(zip(row_keys, values, strict=True), append=append)
-    if append and added != len(row_keys):  # (cannot happen: keys out of order)
-        raise RuntimeError("bulk insert: rows not appended in key order")
+        append = ascending and (not cursor.last() or cursor.key() < first)
+        _, added = cursor.putmulti(rows, append=append)
+    if added != count:  # (cannot happen: appended keys out of order, or an id taken)
+        raise RuntimeError("bulk insert: rows not added in key order")
 
 
 def _getter(keep: list[int]) -> Callable[[Sequence[Any]], list[Any]]:
@@ -300,7 +379,7 @@ def _getter(keep: list[int]) -> Callable[[Sequence[Any]], list[Any]]:
     return lambda seq: list(pick(seq))
 
 
-def _windows(ascending: list[int]) -> Iterator[int]:
+def _windows(ascending: Sequence[int]) -> Iterator[int]:
     """The chunk windows holding at least one of these (sorted) starts."""
     window = keys.window_of(ascending[0])
     last = keys.window_of(ascending[-1])
