@@ -1,13 +1,13 @@
 """Validated import batches as Polars frames, rendered column-wise for the bulk insert.
 
 Every reader ends a batch of one bucket's events in `finish`: a frame of ``start`` and
-``duration`` (int64 ns), ``head`` — the start of each event's stored value
-(`fastaw.storage.keys.event_value`: the duration header, then ``{"id":``) —, ``stamp``
-(the stored text of the start) and ``data`` (canonical JSON), in ascending start order.
-The writer renders the rest of each value with its new id in one Polars expression
-(`FrameBatch.values`, the bytes `fastaw.models.render_event` gives), so no Python object
-is made per event beyond the byte strings LMDB is given. Batches travel between processes
-and through the import spool as Arrow IPC.
+``duration`` (int64 ns), ``stamp`` (the stored text of the start) and ``data`` (canonical
+JSON), in ascending start order. The writer renders each stored value with its new id
+(`FrameBatch.values`: the head — the duration header of
+`fastaw.storage.keys.event_value`, then ``{"id":`` — packed from the duration column,
+then the bytes `fastaw.models.render_event` gives, in one Polars expression), so no
+Python object is made per event beyond the byte strings LMDB is given. Batches travel
+between processes and through the import spool as Arrow IPC.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from fastaw.exchange.wire import Place, canonical_datas
 #: The stored value's duration header (`fastaw.storage.keys.event_value`) and ``{"id":``.
 _HEAD: Final = struct.Struct('>q6s')
 _ID: Final = b'{"id":'
-COLUMNS: Final = ("start", "duration", "head", "stamp", "data")
+COLUMNS: Final = ("start", "duration", "stamp", "data")
 
 
 def canonical_series(texts: pl.Series, raws: Callable[[], Sequence[Any]], place: Place,
@@ -74,9 +74,7 @@ def finish(frame: pl.DataFrame) -> pl.DataFrame:
         where = stamps.is_null().arg_true()
         stamps = stamps.scatter(where, frame.select(
             stamp_texts(pl.col("start").gather(where))).to_series())
-    heads = _heads(frame["duration"])
-    return frame.select("start", "duration", head=pl.lit(heads), stamp=pl.lit(stamps),
-                        data=pl.col("data"))
+    return frame.select("start", "duration", stamp=pl.lit(stamps), data=pl.col("data"))
 
 
 def _heads(durations: pl.Series) -> pl.Series:
@@ -191,7 +189,9 @@ class FrameBatch:
         frame = self.frame
         if len(keep) != frame.height:
             frame = frame[keep]
-        values = frame.select(pl.col("head") + pl.concat_str(
+        # (the heads here, not in the reader: the writer has the spare time, and they are
+        # not sent through the pipe)
+        values = frame.select(pl.lit(_heads(frame["duration"])) + pl.concat_str(
             pl.int_range(ids.start, ids.stop, dtype=pl.Int64).cast(pl.String),
             pl.lit(',"timestamp":"'), pl.col("stamp"),
             pl.lit('","duration":'), pl.lit(duration_texts(frame["duration"])),
