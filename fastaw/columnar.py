@@ -170,6 +170,9 @@ class ColumnSource:
         self.writer = _ChunkWriter(store)
         self.frames = _WindowFrames(memory)
         self._prefetch: ThreadPoolExecutor | None = None
+        #: One read at a time: statements of a query may run on several threads (see
+        #: `fastaw.query.dataflow`), and a read is short next to the work on its events.
+        self._reading = threading.Lock()
 
     def bucket_ids(self) -> list[str]:
         return self.store.bucket_ids()
@@ -250,6 +253,10 @@ class ColumnSource:
         chunk or rows (its data then interned into the current dictionary in batches of
         windows, so text columns never pile up).
         """
+        with self._reading:
+            return self._events(bucket_id, start_ns, end_ns)
+
+    def _events(self, bucket_id: str, start_ns: int, end_ns: int) -> Events:
         ref = self.store.bucket(bucket_id)
         if ref is None:
             raise KeyError(bucket_id)

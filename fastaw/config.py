@@ -14,6 +14,7 @@ The file is ``<user config dir>/fastaw/config.toml`` (``config-testing.toml`` wi
     query_workers = 2           # query worker processes
     query_timeout = 30.0        # seconds before a query is stopped
     query_cache_mb = 700        # MB a query process keeps between queries (answers, windows)
+    query_threads = 0           # statements of a query run at once (0: one per core, ≤ 4)
     map_size_gib = 1024         # address space reserved for the store (sparse)
     durability = "full"         # "full": fsync before answering a write; "process": no
                                 # fsync (survives a fastaw crash, not a power loss)
@@ -63,6 +64,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     query_workers: int = 2
     query_timeout: float = 30.0
     query_cache_mb: int = 700
+    query_threads: int = 0
     map_size_gib: int = 1024
     durability: Literal["full", "process"] = "full"
     custom_static: dict[str, str] = msgspec.field(default_factory=dict)
@@ -94,6 +96,7 @@ class _FileConfig(msgspec.Struct, forbid_unknown_fields=True):
     query_workers: int | None = None
     query_timeout: float | None = None
     query_cache_mb: int | None = None
+    query_threads: int | None = None
     map_size_gib: int | None = None
     durability: Literal["full", "process"] | None = None
     auth: _FileAuth | None = None
@@ -170,7 +173,7 @@ def load(flags: dict[str, Any]) -> Config:
     values: dict[str, Any] = {"testing": testing, "port": TESTING_PORT if testing else DEFAULT_PORT}
     for name in ("port", "data_dir", "workers", "webui", "cors", "cors_regex",
                  "require_force_delete", "query_workers", "query_timeout", "query_cache_mb",
-                 "map_size_gib",
+                 "query_threads", "map_size_gib",
                  "durability", "custom_static"):
         value = getattr(file, name)
         if value is not None:
@@ -204,6 +207,8 @@ def load(flags: dict[str, Any]) -> Config:
         raise ConfigError("workers must be at least 1")
     if config.query_cache_mb < 0:
         raise ConfigError("query_cache_mb must be 0 or more")
+    if config.query_threads < 0:
+        raise ConfigError("query_threads must be 0 or more")
     return config
 
 

@@ -44,6 +44,8 @@ ALLOCATOR_CONF: Final = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_
 #: Default ``query_cache_mb`` (see `cache_budget`).
 DEFAULT_CACHE_MB: Final = 700
 PARENT_POLL_SECONDS: Final = 1.0
+#: ``query_threads = 0`` runs this many statements at once at most (one per core below).
+MAX_AUTO_THREADS: Final = 4
 
 _source: Any = None
 
@@ -59,7 +61,13 @@ def cache_budget(cache_mb: int) -> tuple[int, int]:
     return budget * 7 // 10 // BYTES_PER_TEXT, budget * 3 // 10
 
 
-def _worker_init(data_dir: str, map_size: int, cache_mb: int) -> None:
+def statement_threads(threads: int) -> int:
+    """How many statements of a query a query process runs at once: ``threads``, or for 0
+    one per core (at most `MAX_AUTO_THREADS`)."""
+    return threads if threads > 0 else max(1, min(os.cpu_count() or 1, MAX_AUTO_THREADS))
+
+
+def _worker_init(data_dir: str, map_size: int, cache_mb: int, threads: int) -> None:
     global _source
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
@@ -67,12 +75,14 @@ def _worker_init(data_dir: str, map_size: int, cache_mb: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent(os.getppid())
     from fastaw.columnar import ColumnSource
+    from fastaw.query.interp import statement_threads as set_statement_threads
     from fastaw.storage import Env
     from fastaw.storage.chunks import ChunkStore
     from fastaw.transforms.dictionary import limit_texts
 
     texts, frames = cache_budget(cache_mb)
     limit_texts(texts)
+    set_statement_threads(statement_threads(threads))
     _source = ColumnSource(ChunkStore(Env(Path(data_dir), map_size=map_size)), memory=frames)
 
 
@@ -124,10 +134,11 @@ def _worker_run(lines: list[str], timeperiods: list[str], name: str | None,
 class _Slot:
     """One query process (a single-process executor, started on first use)."""
 
-    def __init__(self, data_dir: Path, map_size: int, cache_mb: int) -> None:
+    def __init__(self, data_dir: Path, map_size: int, cache_mb: int, threads: int) -> None:
         self.data_dir = data_dir
         self.map_size = map_size
         self.cache_mb = cache_mb
+        self.threads = threads
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
 
     def executor(self) -> concurrent.futures.ProcessPoolExecutor:
@@ -142,7 +153,7 @@ class _Slot:
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_worker_init,
-                initargs=(str(self.data_dir), self.map_size, self.cache_mb),
+                initargs=(str(self.data_dir), self.map_size, self.cache_mb, self.threads),
             )
         return self._executor
 
@@ -168,13 +179,15 @@ class QueryPool:
     target: Any = staticmethod(_worker_run)
 
     def __init__(self, data_dir: Path, map_size: int, workers: int, timeout: float, *,
-                 cache_mb: int = DEFAULT_CACHE_MB, grace: float = GRACE_SECONDS) -> None:
+                 cache_mb: int = DEFAULT_CACHE_MB, threads: int = 0,
+                 grace: float = GRACE_SECONDS) -> None:
         self.data_dir = data_dir
         self.map_size = map_size
         self.workers = max(1, workers)
         self.timeout = timeout
         self.grace = grace
-        self._slots = [_Slot(data_dir, map_size, cache_mb) for _ in range(self.workers)]
+        self._slots = [_Slot(data_dir, map_size, cache_mb, threads)
+                       for _ in range(self.workers)]
         self._idle: asyncio.Queue[_Slot] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from fastaw.errors import QueryTimeout
-from fastaw.pool import DEFAULT_CACHE_MB, NICENESS, QueryPool, cache_budget
+from fastaw.pool import (
+    DEFAULT_CACHE_MB,
+    MAX_AUTO_THREADS,
+    NICENESS,
+    QueryPool,
+    cache_budget,
+    statement_threads,
+)
 from fastaw.storage import Env
 
 
@@ -37,6 +44,14 @@ def cache_limits(lines: list[str], timeperiods: list[str], name: str | None,
     from fastaw.transforms import dictionary
 
     return 200, f"{dictionary._limit} {worker._source.frames.budget}".encode()
+
+
+def query_threads(lines: list[str], timeperiods: list[str], name: str | None,
+                  timeout: float) -> tuple[int, Any]:
+    """A stand-in query that reports how many statements the worker runs at once."""
+    from fastaw.query import interp
+
+    return 200, str(interp._threads).encode()
 
 
 @pytest.fixture
@@ -123,3 +138,18 @@ def test_query_cache_mb_sizes_what_a_worker_keeps(tmp_path: Path, cache_mb: int)
         assert texts == frames == 0
     else:  # enough to keep ten years of a busy desktop (5.3M texts, ≈ 400 MB of windows)
         assert texts > 5_500_000 and frames > 1 << 30
+
+
+@pytest.mark.parametrize("threads", [0, 1, 3])
+def test_query_threads_reach_the_worker(tmp_path: Path, threads: int) -> None:
+    Env(tmp_path / "store").close()
+    made = QueryPool(tmp_path / "store", 1 << 30, workers=1, timeout=30.0, threads=threads)
+    made.target = query_threads
+    try:
+        running = int(asyncio.run(made.run([], [], None)))
+    finally:
+        made.close()
+    if threads:
+        assert running == threads
+    else:  # one per core, at most MAX_AUTO_THREADS
+        assert running == statement_threads(0) == min(os.cpu_count() or 1, MAX_AUTO_THREADS)

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fastaw.errors import BadRequest, QueryError, QueryTimeout
-from fastaw.query import MemorySource, compile_query, run_query
+from fastaw.query import MemorySource, compile_query, run_query, statement_threads
 from fastaw.query.output import encode_value, event_json
 from fastaw.query.values import DEBUG_LIMIT, debug, frame_to_events
 from fastaw.transforms.frame import Events, from_columns
@@ -64,6 +64,14 @@ STAND_INS: dict[str, Callable[..., Any]] = {
     "limit_events": lambda f, n: f.head(n),
     "sum_durations": lambda f: (sum(r[2] for r in rows(f)) // 1_000_000) / 1000,
 }
+
+
+@pytest.fixture(autouse=True, params=[1, 3], ids=["in-sequence", "3-threads"])
+def _statement_threads(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test twice: statements one after another, and at once (`dataflow`)."""
+    statement_threads(request.param)
+    yield
+    statement_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -13,10 +14,18 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fastaw.errors import QueryError
-from fastaw.query import MemorySource, compile_query
+from fastaw.query import MemorySource, compile_query, statement_threads
 from fastaw.query.functions import BUILTINS
 
 PERIOD = "2024-05-01T00:00:00+02:00/2024-05-02T00:00:00+02:00"
+
+
+@pytest.fixture(autouse=True, params=[1, 3], ids=["in-sequence", "3-threads"])
+def _statement_threads(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test twice: statements one after another, and at once (`dataflow`)."""
+    statement_threads(request.param)
+    yield
+    statement_threads(1)
 HOST = "laptop"
 
 

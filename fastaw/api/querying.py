@@ -22,7 +22,8 @@ def pool_of(server: Server) -> QueryPool:
     if server.pool is None:
         config = server.config
         server.pool = QueryPool(server.data_dir, config.map_size, config.query_workers,
-                                config.query_timeout, cache_mb=config.query_cache_mb)
+                                config.query_timeout, cache_mb=config.query_cache_mb,
+                                threads=config.query_threads)
     pool: QueryPool = server.pool
     return pool
 

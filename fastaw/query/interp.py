@@ -19,11 +19,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Final
 
 from fastaw.errors import BadRequest, QueryError, QueryTimeout
 from fastaw.query import ast
 from fastaw.query.convert import concat_frames, parse_interval
+from fastaw.query.dataflow import Dataflow, thread_pool
 from fastaw.query.diag import at, error
 from fastaw.query.functions import BUILTINS
 from fastaw.query.output import encode_results, encode_value
@@ -47,6 +49,14 @@ MAX_ITEMS: Final = 10_000_000
 MAX_CHARS: Final = 100_000_000
 
 _MISSING: Final = object()
+_threads = 1
+
+
+def statement_threads(threads: int) -> None:
+    """Run the independent statements of this process's queries on ``threads`` threads at
+    once (1: one after another; see `fastaw.query.dataflow`)."""
+    global _threads
+    _threads = max(1, threads)
 
 
 def parse_timeperiod(text: str) -> tuple[int, int]:
@@ -135,6 +145,38 @@ class _Evaluation:
         self.env = env
         self.ctx = Context(env, source)
         self.deadline = deadline
+
+    def run_concurrently(self, body: tuple[ast.Stmt, ...], threads: int) -> None:
+        """`run_block`, with statements that do not depend on each other run at the same
+        time on ``threads`` threads (`fastaw.query.dataflow`); the same values and the same
+        first error."""
+
+        def evaluate(env: dict[str, Value], expr: ast.Expr) -> Value:
+            task = _Evaluation(self.src, env, self.ctx.source, self.deadline)
+            task.check_deadline()
+            return task.eval(expr)
+
+        def bind(stmt: ast.Assign | ast.Return, result: Future[Value]) -> None:
+            try:
+                value = result.result()
+            except QueryError as exc:
+                located = at(exc, self.src, stmt.pos)
+                if located is exc:
+                    raise
+                raise located from exc
+            target = stmt if isinstance(stmt, ast.Assign) else stmt.body
+            if isinstance(target, ast.Assign):
+                self.env[target.name] = value
+            if isinstance(stmt, ast.Return):
+                self.env["RETURN"] = None if isinstance(target, ast.Assign) else value
+
+        flow = Dataflow(thread_pool(threads), self.env, evaluate, bind)
+        for stmt in body:
+            self.check_deadline()
+            if not flow.add(stmt):
+                flow.finish()
+                self.run_block((stmt,))
+        flow.finish()
 
     def check_deadline(self) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
@@ -244,8 +286,10 @@ class Program:
         *,
         deadline: float | None = None,
         name: str = "",
+        threads: int | None = None,
     ) -> Value:
-        """Run the program for one period and return the value of ``RETURN``."""
+        """Run the program for one period and return the value of ``RETURN`` (independent
+        statements on ``threads`` threads at once; default: `statement_threads`)."""
         env: dict[str, Value] = dict(BUILTINS)
         env["TIMEINTERVAL"] = f"{_rfc3339(start_ns)}/{_rfc3339(end_ns)}"
         env["NAME"] = name
@@ -253,7 +297,11 @@ class Program:
         env["ENDTIME"] = _isoformat(end_ns)
         evaluation = _Evaluation(self.text, env, source, deadline)
         try:
-            evaluation.run_block(self.module.body)
+            threads = _threads if threads is None else threads
+            if threads > 1:
+                evaluation.run_concurrently(self.module.body, threads)
+            else:
+                evaluation.run_block(self.module.body)
         except RecursionError:
             raise error("InvalidType", "value nested too deeply to evaluate") from None
         if "RETURN" not in env:
@@ -267,6 +315,7 @@ class Program:
         *,
         deadline: float | None = None,
         name: str = "",
+        threads: int | None = None,
     ) -> bytes:
         """Run for every period (all are validated first) → the JSON response body.
 
@@ -278,7 +327,8 @@ class Program:
         results: list[bytes] = []
         with query_dictionary():
             for start, end in periods:
-                value = self.evaluate(source, start, end, deadline=deadline, name=name)
+                value = self.evaluate(source, start, end, deadline=deadline, name=name,
+                                      threads=threads)
                 try:
                     results.append(encode_value(value))
                 except RecursionError:
@@ -301,6 +351,7 @@ def run_query(
     *,
     deadline: float | None = None,
     name: str = "",
+    threads: int | None = None,
 ) -> bytes:
     """The whole ``POST /api/0/query/`` in Rust's order.
 
@@ -311,4 +362,5 @@ def run_query(
         parse_timeperiod(period)
     if not timeperiods:
         return b"[]"
-    return compile_query(lines).run(source, timeperiods, deadline=deadline, name=name)
+    return compile_query(lines).run(source, timeperiods, deadline=deadline, name=name,
+                                    threads=threads)

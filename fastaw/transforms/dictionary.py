@@ -18,6 +18,7 @@ the process-wide default categories and nothing is memoized.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -37,14 +38,20 @@ BYTES_PER_TEXT: Final = 512
 class Dictionary:
     """A Categorical dtype (its categories are the dictionary) and, unless ``memo`` is
     None, a memo of per-text answers by code. ``size`` is one more than the largest code
-    seen so far (kept up to date by the code that looks at codes)."""
+    seen so far (kept up to date by the code that looks at codes).
 
-    __slots__ = ("_anchors", "dtype", "key_dtype", "memo", "size")
+    Statements of a query may run on several threads at once (`fastaw.query.dataflow`):
+    whoever reads or writes the memo, or ``size``, holds ``lock``. (Interning texts into
+    the dtype needs no lock: Polars' categories are safe to add to from any thread.)
+    """
+
+    __slots__ = ("_anchors", "dtype", "key_dtype", "lock", "memo", "size")
 
     def __init__(self, dtype: pl.Categorical, memo: dict[str, Any] | None) -> None:
         self.dtype = dtype
         self.memo = memo
         self.size = 0
+        self.lock = threading.RLock()
         #: The merge keys' own dictionary (`merge_events_by_keys` numbers the texts of its
         #: key values here): smaller than the data dictionary, so cheaper to add to, and
         #: not counted toward its size. Lives and dies with it, like the memo.
@@ -59,7 +66,8 @@ class Dictionary:
         if codes.len():
             top = codes.max()
             assert isinstance(top, int)
-            self.size = max(self.size, top + 1)
+            with self.lock:
+                self.size = max(self.size, top + 1)
 
 
 _DEFAULT: Final = Dictionary(pl.Categorical(), None)

@@ -75,6 +75,7 @@ class DistinctData:
         self.data = data
         self.dtype = data.dtype
         self.memo = current.memo if data.dtype == current.dtype else None
+        self._lock = current.lock
         self.codes = data.to_physical()
         self.distinct_codes = _present(self.codes)
         if self.memo is not None:
@@ -170,7 +171,8 @@ class DistinctData:
                 for key, values in every.items():
                     self._remember("key:" + key, codes, values.fill_null(_ABSENT))
                 self._remember("all", codes, pl.repeat(True, codes.len(), eager=True))
-        names = [t.removeprefix("key:") for t in self.memo if t.startswith("key:")]
+        with self._lock:
+            names = [t.removeprefix("key:") for t in self.memo if t.startswith("key:")]
         return sorted(k for k in names
                       if (self._recall("key:" + k, pl.String()).fill_null(_ABSENT)
                           != _ABSENT).any())
@@ -254,33 +256,36 @@ class DistinctData:
         old, new = self.distinct_codes.filter(moved), new_codes.filter(moved)
         if new.len() == 0:
             return
-        for table in [t for t in self.memo if t.startswith("key:")]:
-            if table.removeprefix("key:") in changed:
-                continue
-            values = _gather(self.memo[table], old)
-            got = values.is_not_null()
-            self._remember(table, new.filter(got), values.filter(got))
+        with self._lock:
+            for table in [t for t in self.memo if t.startswith("key:")]:
+                if table.removeprefix("key:") in changed:
+                    continue
+                values = _gather(self.memo[table], old)
+                got = values.is_not_null()
+                self._remember(table, new.filter(got), values.filter(got))
         for key, values in known.items():
             self._remember("key:" + key, new, values.filter(moved).fill_null(_ABSENT))
 
     def _recall(self, table: str, dtype: pl.DataType) -> pl.Series:
         """The memo ``table``'s entry per distinct code (null = not known)."""
         assert self.memo is not None
-        values = self.memo.get(table)
-        if values is None:
-            return nulls(self.distinct_codes.len(), dtype)
-        return _gather(values, self.distinct_codes)
+        with self._lock:
+            values = self.memo.get(table)
+            if values is None:
+                return nulls(self.distinct_codes.len(), dtype)
+            return _gather(values, self.distinct_codes)
 
     def _remember(self, table: str, codes: pl.Series, values: pl.Series) -> None:
         """Store ``values`` for ``codes`` in memo ``table``."""
         assert self.memo is not None
         size = _span(codes)
-        stored = self.memo.get(table)
-        if stored is None:
-            stored = nulls(size, values.dtype).alias(table)
-        elif stored.len() < size:
-            stored = stored.extend_constant(None, size - stored.len())
-        self.memo[table] = stored.scatter(codes, values)
+        with self._lock:
+            stored = self.memo.get(table)
+            if stored is None:
+                stored = nulls(size, values.dtype).alias(table)
+            elif stored.len() < size:
+                stored = stored.extend_constant(None, size - stored.len())
+            self.memo[table] = stored.scatter(codes, values)
 
 
 def _span(codes: pl.Series) -> int:

@@ -1,0 +1,207 @@
+"""Statements that do not depend on each other run at the same time.
+
+Most statements of a query are ``name = transform(...)``, and the dashboard's queries
+have independent branches: one per browser, one merge per view. Run one after another,
+they use one core (Polars runs most per-row passes on one thread). Here such a statement
+becomes a *task*. A task runs on a small thread pool as soon as the tasks it reads from are
+done. Polars releases the GIL, so tasks really run side by side.
+
+Why the answer is the sequential one:
+
+* values are immutable, and a task only calls built-ins that are pure functions of their
+  arguments and the store (`PURE`: not ``print``); the order tasks run in cannot change
+  what they compute;
+* a task reads each name from the last statement before it that assigns the name, or
+  from the environment as it was when the task was made: what a sequential run would
+  read. Every task also reads ``TIMEINTERVAL``, which ``query_bucket`` reads implicitly;
+* a statement that is not a task (``if``, a bare expression, a call of ``print`` or of
+  anything not known pure) is a *barrier*: everything before it finishes first, then it
+  runs in order on the calling thread;
+* results are bound, and errors raised, in program order. A query answers the error of
+  the first failing statement, as in a sequential run; tasks that read from a failed one
+  never run, and tasks not started yet when an error is raised are skipped.
+
+Shared state touched by concurrent tasks is locked where it lives: the data dictionary's
+memo (`fastaw.transforms.dictionary.Dictionary.lock`) and the column source's reads.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Final
+
+from fastaw.query import ast
+from fastaw.query.functions import BUILTINS
+from fastaw.query.values import Builtin, Value
+
+#: Built-ins without effects: the statements calling only these can run as tasks.
+PURE: Final = frozenset(name for name in BUILTINS if name != "print")
+#: Names every task reads though no expression names them (``query_bucket`` reads it).
+IMPLICIT: Final = ("TIMEINTERVAL",)
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def thread_pool(threads: int) -> ThreadPoolExecutor:
+    """The process's pool of ``threads`` statement threads (made on first use)."""
+    with _pools_lock:
+        pool = _pools.get(threads)
+        if pool is None:
+            pool = _pools[threads] = ThreadPoolExecutor(
+                threads, thread_name_prefix="fastaw-statement")
+        return pool
+
+
+def names_read(expr: ast.Expr) -> Iterator[str]:
+    """Every name ``expr`` looks up: variables and called functions."""
+    if isinstance(expr, ast.Name):
+        yield expr.name
+    elif isinstance(expr, ast.Call):
+        yield expr.name
+        for arg in expr.args:
+            yield from names_read(arg)
+    elif isinstance(expr, ast.Chain):
+        yield from names_read(expr.first)
+        for step in expr.rest:
+            yield from names_read(step.operand)
+    elif isinstance(expr, ast.List):
+        for item in expr.items:
+            yield from names_read(item)
+    elif isinstance(expr, ast.Dict):
+        for value in expr.values:
+            yield from names_read(value)
+
+
+def calls(expr: ast.Expr) -> Iterator[str]:
+    """The names of the functions ``expr`` calls."""
+    if isinstance(expr, ast.Call):
+        yield expr.name
+        for arg in expr.args:
+            yield from calls(arg)
+    elif isinstance(expr, ast.Chain):
+        yield from calls(expr.first)
+        for step in expr.rest:
+            yield from calls(step.operand)
+    elif isinstance(expr, ast.List):
+        for item in expr.items:
+            yield from calls(item)
+    elif isinstance(expr, ast.Dict):
+        for value in expr.values:
+            yield from calls(value)
+
+
+class _Skipped(Exception):
+    """A task that did not run (a task it reads from failed, or the run was stopped)."""
+
+
+class Task:
+    """One statement's expression, evaluated on the pool once its inputs are done."""
+
+    __slots__ = ("dependents", "env", "expr", "future", "inputs", "stmt", "waiting")
+
+    def __init__(self, stmt: ast.Assign | ast.Return, expr: ast.Expr, env: dict[str, Value],
+                 inputs: dict[str, Task]) -> None:
+        self.stmt = stmt
+        self.expr = expr
+        self.env = env  #: the values it reads that were known when it was made
+        self.inputs = inputs  #: the names it reads from earlier tasks
+        self.future: Future[Value] = Future()
+        self.dependents: list[Task] = []
+        self.waiting = 0
+
+
+class Dataflow:
+    """The tasks made so far for one evaluation, and their scheduling.
+
+    ``evaluate(env, expr)`` evaluates an expression in an environment (on a pool thread);
+    ``bind(stmt, future)`` binds a finished statement's value or raises its error (in
+    program order, on the calling thread).
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor, env: dict[str, Value],
+                 evaluate: Callable[[dict[str, Value], ast.Expr], Value],
+                 bind: Callable[[ast.Assign | ast.Return, Future[Value]], None]) -> None:
+        self.pool = pool
+        self.env = env
+        self.evaluate = evaluate
+        self.bind = bind
+        self.tasks: list[Task] = []
+        self.latest: dict[str, Task] = {}  #: the last task assigning each name
+        self.stopped = False
+        self._lock = threading.Lock()
+        self._context = contextvars.copy_context()
+
+    def add(self, stmt: ast.Stmt) -> bool:
+        """Make ``stmt`` a task if it can be one (else it is a barrier: False)."""
+        if isinstance(stmt, ast.Assign):
+            expr, targets = stmt.value, [stmt.name]
+        elif isinstance(stmt, ast.Return):
+            expr = stmt.body.value
+            targets = ["RETURN"] + ([stmt.body.name] if isinstance(stmt.body, ast.Assign)
+                                    else [])
+        else:
+            return False
+        for name in calls(expr):
+            if name not in PURE or name in self.latest or not isinstance(
+                    self.env.get(name), Builtin):
+                return False
+        env = dict(self.env)
+        inputs = {name: self.latest[name]
+                  for name in (*names_read(expr), *IMPLICIT) if name in self.latest}
+        task = Task(stmt, expr, env, inputs)
+        self.tasks.append(task)
+        for name in targets:
+            self.latest[name] = task
+        with self._lock:
+            for dep in dict.fromkeys(inputs.values()):
+                if not dep.future.done():
+                    dep.dependents.append(task)
+                    task.waiting += 1
+            ready = task.waiting == 0
+        if ready:
+            self._submit(task)
+        return True
+
+    def _submit(self, task: Task) -> None:
+        self.pool.submit(self._context.copy().run, self._run, task)
+
+    def _run(self, task: Task) -> None:
+        try:
+            if self.stopped:
+                raise _Skipped
+            env = task.env
+            for name, dep in task.inputs.items():
+                if dep.future.exception() is not None:
+                    raise _Skipped
+                env[name] = dep.future.result()
+            task.future.set_result(self.evaluate(env, task.expr))
+        except BaseException as exc:  # handed to the thread that binds it
+            task.future.set_exception(exc)
+        finally:
+            task.env = {}
+            with self._lock:
+                ready = []
+                for dependent in task.dependents:
+                    dependent.waiting -= 1
+                    if dependent.waiting == 0:
+                        ready.append(dependent)
+            for dependent in ready:
+                self._submit(dependent)
+
+    def finish(self) -> None:
+        """Wait for every task made so far and bind their values in program order; raise
+        the first error in program order (after every started task has ended)."""
+        tasks, self.tasks = self.tasks, []
+        self.latest.clear()
+        try:
+            for task in tasks:
+                self.bind(task.stmt, task.future)
+        except BaseException:
+            self.stopped = True
+            for task in tasks:
+                task.future.exception()  # wait: no task outlives the evaluation
+            raise
