@@ -28,7 +28,8 @@ _starts = st.one_of(
     st.integers(-(2**62), 2**62 - 1),
     st.integers(0, 5))  # ties and duplicates
 _rows = st.tuples(_starts, st.sampled_from([0, 1, -5, 10**9]),
-                  st.sampled_from([b"{}", b'{"a":1}', b'{"t":"\\u00e9x"}']))
+                  st.sampled_from([b"{}", b'{"a":1}', b'{"t":"\\u00e9x"}',
+                                   b'{"a":1,"data":{"data":2}}']))
 _batches = st.lists(st.lists(_rows, min_size=1, max_size=12), min_size=1, max_size=4)
 
 

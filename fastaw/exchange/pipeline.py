@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # (the reader process never imports the storage package)
 PIPELINE_BYTES: Final = 32 << 20  # ≈ 200k events of JSON, NDJSON or CSV
 PIPELINE_PARQUET_BYTES: Final = 4 << 20  # ≈ 150k events: Parquet is compact
 QUEUE_DEPTH: Final = 8  # batches in flight between the reader and the writer
+PIPE_SIZE: Final = 1 << 20
 _BUCKET, _EVENTS, _DONE, _BAD, _FAILED = b"B", b"E", b"D", b"X", b"Z"
 _bucket_decoder: Final = msgspec.msgpack.Decoder(tuple[str, Bucket | None])
 
@@ -79,6 +80,13 @@ class _Stream:
         while view:
             view = view[os.write(self._fd, view):]
 
+    def send_frame(self, prefix: bytes, frame: Any) -> None:
+        """`send_bytes` of ``prefix`` + the frame's IPC bytes, written to the pipe from
+        the file Polars wrote them to (`fastaw.exchange.batch.send_ipc`)."""
+        from fastaw.exchange.batch import send_ipc
+
+        send_ipc(self._fd, prefix, frame)
+
     def recv_bytes(self) -> bytearray:
         size = int.from_bytes(self._read(bytearray(8)), "big")
         return self._read(bytearray(size))
@@ -103,6 +111,12 @@ class _Child:
         from multiprocessing import spawn
 
         read_end, write_end = os.pipe()
+        # a 1 MiB pipe (Linux; 64 KiB by default): a batch crosses in a few large writes
+        # and reads instead of dozens, each waking the other side
+        with contextlib.suppress(ImportError, AttributeError, OSError):
+            import fcntl
+
+            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         # Polars on one thread for the text formats: its operations on one batch are small,
         # and a second thread spent ~15 % more CPU on them, taken from the writer's core
         # (a Parquet reader decodes whole row groups: it keeps both)
@@ -159,8 +173,11 @@ def _produce(path: str, fmt: str | None, conn: _Stream | Connection) -> None:
                 conn.send_bytes(_BUCKET + encode((item.bucket_id, item.bucket)))
             elif item.frame.height:  # E, the id's length (u32), the id, the IPC bytes
                 name = item.bucket_id.encode()
-                conn.send_bytes(b"".join((_EVENTS, len(name).to_bytes(4, "big"), name,
-                                          to_ipc(item.frame))))
+                prefix = b"".join((_EVENTS, len(name).to_bytes(4, "big"), name))
+                if isinstance(conn, _Stream):
+                    conn.send_frame(prefix, item.frame)
+                else:
+                    conn.send_bytes(prefix + to_ipc(item.frame))
         conn.send_bytes(_DONE)
     except FastawError as exc:
         conn.send_bytes(_BAD + exc.message.encode())
@@ -186,11 +203,13 @@ class Pipelined:
         self._drain.start()
 
     def _pump(self) -> None:
-        # Polars, which the writer needs for the first batch, is imported while the child
-        # starts (a fresh process: ≈ 0.2 s before it can send anything); a failure here
-        # is raised again by the writer's own import
+        # Polars and pyarrow, which the writer needs for the first batch, are imported (and
+        # a one-row batch rendered) while the child starts (a fresh process: ≈ 0.3 s before
+        # it can send anything); a failure here is raised again by the writer's own use
         with contextlib.suppress(BaseException):
-            import fastaw.exchange.batch  # noqa: F401
+            from fastaw.exchange.batch import warm_up
+
+            warm_up()
         try:
             while True:
                 message = self._conn.recv_bytes()
