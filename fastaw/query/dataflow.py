@@ -173,8 +173,12 @@ class Dataflow:
         try:
             if self.stopped:
                 raise _Skipped
-            env = task.env
-            for name, dep in task.inputs.items():
+            env, inputs = task.env, task.inputs
+            # tasks refer to each other (inputs, dependents): without these links the
+            # values they hold are freed as soon as they are bound, not by the cycle
+            # collector some time later
+            task.env, task.inputs = {}, {}
+            for name, dep in inputs.items():
                 if dep.future.exception() is not None:
                     raise _Skipped
                 env[name] = dep.future.result()
@@ -182,13 +186,13 @@ class Dataflow:
         except BaseException as exc:  # handed to the thread that binds it
             task.future.set_exception(exc)
         finally:
-            task.env = {}
             with self._lock:
                 ready = []
                 for dependent in task.dependents:
                     dependent.waiting -= 1
                     if dependent.waiting == 0:
                         ready.append(dependent)
+                task.dependents = []
             for dependent in ready:
                 self._submit(dependent)
 
