@@ -19,13 +19,10 @@ like the two-pass one.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import queue
-import subprocess
 import sys
 import threading
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -36,7 +33,10 @@ from fastaw.exchange.importer import ImportSummary, Progress
 from fastaw.exchange.items import BucketItem
 from fastaw.models import Bucket
 
-if TYPE_CHECKING:  # (the reader process never imports the storage package)
+if TYPE_CHECKING:  # (the reader process never imports the storage package, nor
+    # multiprocessing and subprocess: 20-30 ms before its first batch)
+    from multiprocessing.connection import Connection
+
     from fastaw.storage.bulk import BulkInserter
     from fastaw.storage.mutations import Writes
 
@@ -108,6 +108,7 @@ class _Child:
     """The reader process: a plain interpreter running `_CHILD`, writing into a pipe."""
 
     def __init__(self, path: str, fmt: str | None) -> None:
+        import subprocess
         from multiprocessing import spawn
 
         read_end, write_end = os.pipe()
@@ -139,6 +140,8 @@ class _Child:
         self._popen.kill()
 
     def join(self, timeout: float) -> None:
+        import subprocess
+
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._popen.wait(timeout)
 
@@ -152,6 +155,8 @@ def _start(path: str, fmt: str | None) -> tuple[Any, _Stream | Connection]:
     if os.name == "posix":
         child = _Child(path, fmt)
         return child, child.conn
+    import multiprocessing
+
     context = multiprocessing.get_context("spawn")  # no pass_fds on Windows
     conn, child_conn = context.Pipe(duplex=False)
     process = context.Process(target=_produce, args=(path, fmt, child_conn),
