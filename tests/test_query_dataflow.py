@@ -203,3 +203,26 @@ def test_a_run_leaves_no_garbage_cycles() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+class ThreadRecordingSource(MemorySource):
+    """Notes which thread each read ran on."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.threads: list[int] = []
+
+    def events(self, bucket_id: str, start_ns: int, end_ns: int) -> Events:
+        self.threads.append(threading.get_ident())
+        return super().events(bucket_id, start_ns, end_ns)
+
+
+def test_a_chain_of_statements_runs_on_the_calling_thread() -> None:
+    """Each statement reads the one before: no hand-over between threads at every link
+    (small queries would pay more for it than they gain)."""
+    source = ThreadRecordingSource({"w": _events(20, 5), "b": _events(20, 5)},
+                                   hostnames={"w": "h", "b": "h"})
+    lines = ['a = query_bucket("w");', 'b = concat(a, query_bucket("b"));',
+             'c = concat(b, query_bucket("w"));', "RETURN = sum_durations(c);"]
+    assert outcome(lines, 3, source) == outcome(lines, 1, source)
+    assert source.threads == [threading.get_ident()] * 6

@@ -132,6 +132,7 @@ class Dataflow:
         self.tasks: list[Task] = []
         self.latest: dict[str, Task] = {}  #: the last task assigning each name
         self.stopped = False
+        self._ready: list[Task] = []  #: ready tasks not started yet (see `finish`)
         self._lock = threading.Lock()
         self._context = contextvars.copy_context()
 
@@ -162,14 +163,28 @@ class Dataflow:
                     dep.dependents.append(task)
                     task.waiting += 1
             ready = task.waiting == 0
-        if ready:
-            self._submit(task)
+        if ready and not any(calls(expr)):
+            self._run_one(task)  # no call, nothing to wait for: cheaper here than handed over
+        elif ready:
+            self._ready.append(task)
         return True
 
     def _submit(self, task: Task) -> None:
         self.pool.submit(self._context.copy().run, self._run, task)
 
     def _run(self, task: Task) -> None:
+        """Run ``task``, then, on the same thread, one of the tasks it made ready (the
+        others go to the pool): a chain of statements each reading the one before runs
+        without a hand-over between threads at every link."""
+        next_task: Task | None = task
+        while next_task is not None:
+            ready = self._run_one(next_task)
+            for other in ready[1:]:
+                self._submit(other)
+            next_task = ready[0] if ready else None
+
+    def _run_one(self, task: Task) -> list[Task]:
+        """Evaluate ``task`` (its value or error go to its future); the tasks now ready."""
         try:
             if self.stopped:
                 raise _Skipped
@@ -185,22 +200,25 @@ class Dataflow:
             task.future.set_result(self.evaluate(env, task.expr))
         except BaseException as exc:  # handed to the thread that binds it
             task.future.set_exception(exc)
-        finally:
-            with self._lock:
-                ready = []
-                for dependent in task.dependents:
-                    dependent.waiting -= 1
-                    if dependent.waiting == 0:
-                        ready.append(dependent)
-                task.dependents = []
-            for dependent in ready:
-                self._submit(dependent)
+        with self._lock:
+            ready = []
+            for dependent in task.dependents:
+                dependent.waiting -= 1
+                if dependent.waiting == 0:
+                    ready.append(dependent)
+            task.dependents = []
+        return ready
 
     def finish(self) -> None:
         """Wait for every task made so far and bind their values in program order; raise
         the first error in program order (after every started task has ended)."""
         tasks, self.tasks = self.tasks, []
         self.latest.clear()
+        ready, self._ready = self._ready, []
+        for task in ready[1:]:
+            self._submit(task)
+        if ready:  # this thread works too, rather than only waiting
+            self._run(ready[0])
         try:
             for task in tasks:
                 self.bind(task.stmt, task.future)
