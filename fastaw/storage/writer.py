@@ -4,7 +4,8 @@ Durability contract: a caller's future is resolved only after the transaction ho
 change has been committed with ``sync=True`` (fsync), so an answered write survives a
 crash or ``kill -9`` the next instant. Group commit: the thread drains everything queued
 while the previous commit was running and applies it in one transaction (each operation in
-a nested transaction, so one failing request never disturbs the others), then commits once.
+a nested transaction, so one failing request never disturbs the others; an operation alone
+in its commit runs in the transaction itself, aborted if it fails), then commits once.
 
 Heartbeats (`Writer.heartbeat`) skip the nested transaction: consecutive heartbeats of a
 batch are merged in memory and written once per batch (`fastaw.storage.heartbeats`), before
@@ -43,6 +44,10 @@ _STOP: Final = object()
 
 
 Beat = tuple[str, Event, int]  # bucket id, heartbeat, pulsetime (ns)
+
+
+class _Undo(Exception):
+    """Aborts the write transaction of an operation that failed alone in it."""
 
 
 class _Job:
@@ -162,6 +167,38 @@ class Writer:
                 return
 
     def _apply_once(self, jobs: list[_Job]) -> None:
+        if len(jobs) == 1 and jobs[0].beat is None:
+            self._apply_alone(jobs[0])
+        else:
+            self._apply_nested(jobs)
+        self.commits += 1
+        self.operations += len(jobs)
+
+    def _apply_alone(self, job: _Job) -> None:
+        """An operation alone in its commit runs in the write transaction itself, which is
+        aborted if it fails: the nested transaction only isolates an operation from the
+        others of its batch, and costs a large one dearly (LMDB looks every page it touches
+        up in the nested transaction's dirty list: ≈ 0.1 s per 1M imported events)."""
+        try:
+            with self.env.write() as txn:
+                writes = Writes(self.env, txn)
+                try:
+                    value = job.op(writes)
+                    writes.finish()
+                except lmdb.MapFullError:
+                    raise
+                except FastawError as exc:
+                    job.outcome = (False, exc)
+                    raise _Undo from None
+                except Exception as exc:
+                    log.exception("write operation failed")
+                    job.outcome = (False, exc)
+                    raise _Undo from None
+                job.outcome = (True, value)
+        except _Undo:  # (the transaction was aborted: nothing of it was written)
+            pass
+
+    def _apply_nested(self, jobs: list[_Job]) -> None:
         with self.env.write() as txn:
             beats = HeartbeatBatch(self.env, txn)
             for job in jobs:
@@ -188,8 +225,6 @@ class Writer:
                 child.commit()
                 job.outcome = (True, value)
             beats.flush()
-        self.commits += 1
-        self.operations += len(jobs)
 
     @staticmethod
     def _beat(beats: HeartbeatBatch, job: _Job) -> bool:
