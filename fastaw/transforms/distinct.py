@@ -77,11 +77,19 @@ class DistinctData:
         self.memo = current.memo if data.dtype == current.dtype else None
         self._lock = current.lock
         self.codes = data.to_physical()
-        self.distinct_codes = _present(self.codes)
         if self.memo is not None:
-            current.saw(self.distinct_codes)
+            current.saw(self.codes)
+        self._distinct_codes: pl.Series | None = None
         self._distinct: pl.Series | None = None
         self._objects: list[JSONObject] | None = None
+
+    @property
+    def distinct_codes(self) -> pl.Series:
+        """The codes of the distinct texts, ascending (found on first use: an answer
+        memoized for every row's text needs no distinct texts, see `memoized_rows`)."""
+        if self._distinct_codes is None:
+            self._distinct_codes = _present(self.codes)
+        return self._distinct_codes
 
     @property
     def distinct(self) -> pl.Series:
@@ -110,10 +118,6 @@ class DistinctData:
         """Row column of ``values`` (one per distinct text, parallel to `distinct_codes`)."""
         table = nulls(_span(self.distinct_codes), values.dtype).alias(values.name)
         return table.scatter(self.distinct_codes, values).gather(self.codes)
-
-    def mask(self, keep: Sequence[bool] | pl.Series) -> pl.Series:
-        """Row mask: rows whose data text is one of the kept distinct texts."""
-        return self.expand(pl.Series(keep, dtype=pl.Boolean)).fill_null(False)
 
     def map(self, values: Sequence[T | None], dtype: pl.DataType) -> pl.Series:
         """Row column: each row gets the value of its distinct text."""
@@ -200,6 +204,19 @@ class DistinctData:
             known = self._recall(table, dtype)
         return known
 
+    def memoized_rows(self, table: str, compute: Callable[[DistinctData], pl.Series],
+                      dtype: pl.DataType) -> pl.Series:
+        """`memoized`'s answers per *row*. When the memo knows the answer for every row's
+        text (a repeated query), this is one lookup by code, without finding the distinct
+        texts first."""
+        if self.memo is not None:
+            with self._lock:
+                stored = self.memo.get(table)
+                rows = None if stored is None else _gather(stored, self.codes)
+            if rows is not None and rows.null_count() == 0:
+                return rows
+        return self.expand(self.memoized(table, compute, dtype))
+
     def remap(self, name: str, rewrite: Callable[[DistinctData], Rewrite]) -> pl.Series:
         """New data column: each distinct text replaced as ``rewrite`` says, memoized under
         ``name`` (see `memoized`). New texts the rewrite says are fixed points are
@@ -217,7 +234,10 @@ class DistinctData:
                 part._remember(table, new, new)
             return codes
 
-        return self._apply(self.memoized(table, compute, pl.UInt32()))
+        rows = self.memoized_rows(table, compute, pl.UInt32())
+        if rows.equals(self.codes, check_names=False):
+            return self.data
+        return rows.cat.to(self.dtype)
 
     def replace(self, rewrite: Rewrite) -> pl.Series:
         """New data column from a `Rewrite` of these distinct texts (not memoized)."""

@@ -34,7 +34,7 @@ def _matches(events: Events, key: str, vals: Sequence[Any]) -> pl.Series:
     def hits(part: DistinctData) -> pl.Series:
         return part.values([key])[key].is_in(texts).fill_null(False)
 
-    return dd.mask(dd.memoized("in:" + encode([key, texts]), hits, pl.Boolean()))
+    return dd.memoized_rows("in:" + encode([key, texts]), hits, pl.Boolean())
 
 
 def filter_keyvals(events: Events, key: str, vals: Sequence[Any]) -> Events:
@@ -78,5 +78,5 @@ def filter_keyvals_regex(events: Events, key: str, pattern: str) -> Events:
     def hits(part: DistinctData) -> pl.Series:
         return regex.search(string_values(part.values([key])[key])).fill_null(False)
 
-    return events.filter(dd.mask(dd.memoized("regex:" + encode([key, pattern]), hits,
-                                             pl.Boolean())))
+    return events.filter(dd.memoized_rows("regex:" + encode([key, pattern]), hits,
+                                          pl.Boolean()))

@@ -46,9 +46,9 @@ def merge_events_by_keys(events: Events, keys: Sequence[str]) -> Events:
             else intern(merge_key)[1]
         return codes.fill_null(_NO_KEY)
 
-    key_code = dd.memoized("merge:" + encode(list(keys)), key_codes, pl.UInt32())
+    key_code = dd.memoized_rows("merge:" + encode(list(keys)), key_codes, pl.UInt32())
     return (
-        events.with_columns(_key=dd.expand(key_code))
+        events.with_columns(_key=key_code)
         .filter(pl.col("_key") != _NO_KEY)
         .group_by("_key", maintain_order=True)
         .agg(pl.col("timestamp").first(), pl.col("duration").sum(), pl.col("data").first())
