@@ -33,7 +33,7 @@ from typing import IO, Any, Final
 import polars as pl
 
 from fastaw.exchange.columns import duration_texts, stamp_texts
-from fastaw.exchange.wire import Place, canonical_datas
+from fastaw.exchange.wire import Place, canonical_changes, canonical_datas
 
 #: The stored value's duration header (`fastaw.storage.keys.event_value`) and ``{"id":``.
 _HEAD: Final = struct.Struct('>q6s')
@@ -56,10 +56,12 @@ def canonical_series(texts: pl.Series, raws: Callable[[], Sequence[Any]], place:
     try:
         if encoded is None:
             raise ValueError("a null data text")
-        canonical = canonical_datas(encoded, place, base)
+        canonical = canonical_changes(encoded, place, base)
     except Exception:
         canonical_datas(raws(), place, base)  # raises with the first bad row named
         raise  # (cannot happen: a text fails alone iff it fails among the others)
+    if canonical is None:  # (all canonical: exports of fastaw and of aw-server-rust)
+        return texts
     changed = [(old, new) for old, new in zip(encoded, canonical, strict=True) if old != new]
     if not changed:
         return texts

@@ -140,8 +140,14 @@ def canonical_datas(raws: Sequence[Any], place: Place, base: int) -> list[bytes]
     (exports of fastaw, and usually of aw-server-rust), the re-encoded batch equals them
     byte for byte and they are kept as they are.
     """
+    changed = canonical_changes(raws, place, base)
+    return [bytes(raw) for raw in raws] if changed is None else changed
+
+
+def canonical_changes(raws: Sequence[Any], place: Place, base: int) -> list[bytes] | None:
+    """`canonical_datas`, or None when every text is canonical already (no list made)."""
     if not raws:
-        return []
+        return None
     joined = b"[" + b",".join(raws) + b"]"
     try:
         decoded = _objects.decode(joined)
@@ -150,7 +156,7 @@ def canonical_datas(raws: Sequence[Any], place: Place, base: int) -> list[bytes]
     if len(decoded) != len(raws):
         return [_one_data(raw, place, base + i) for i, raw in enumerate(raws)]
     if _canonical.encode(decoded) == joined:
-        return [bytes(raw) for raw in raws]
+        return None
     return [_canonical.encode(value) for value in decoded]
 
 
