@@ -732,3 +732,8 @@ def test_event_list_output_matches_scalar_writer(items: list[Row]) -> None:
     expected = b"[" + b",".join(event_json(e) for e in frame_to_events(frame)) + b"]"
     assert encode_value(frame) == expected
     assert encode_value([frame, {"x": frame}]) == b"[" + expected + b',{"x":' + expected + b"}]"
+    # several different lists (written in one pass) and an empty one
+    tail = frame.tail(3)
+    expected_tail = b"[" + b",".join(event_json(e) for e in frame_to_events(tail)) + b"]"
+    assert encode_value({"b": [tail, frame.clear()], "a": frame, "n": 1.0}) == (
+        b'{"a":' + expected + b',"b":[' + expected_tail + b',[]],"n":1.0}')

@@ -60,6 +60,17 @@ def test_to_json_bytes_is_byte_exact(df: pl.DataFrame) -> None:
     assert b"".join(frame.iter_json_bytes(df, rows=3)) == expected_json(df)
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(frames(), max_size=5))
+def test_several_lists_written_together_are_written_as_each_alone(
+        dfs: list[pl.DataFrame]) -> None:
+    with query_dictionary(fresh=True):  # lists from two dictionaries: texts are what counts
+        other = (frame.conform(dfs[0].with_columns(pl.col("data").cast(pl.String)))
+                 if dfs else frame.empty())
+        dfs = [*dfs, other]
+        assert frame.to_json_bytes_many(dfs) == [expected_json(df) for df in dfs]
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(-(10**13), 10**13), max_size=20))
 @example([1, 3, 100, 9 * 10**18, 5 * 10**8, 1_004_999_999, 10**7 * 10**9, -1, 0, 10**4])

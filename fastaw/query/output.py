@@ -12,6 +12,7 @@ be written (Rust panics; here it is an ``InvalidType`` error).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Final
 
 import msgspec
@@ -19,9 +20,11 @@ import msgspec
 from fastaw.query.diag import error
 from fastaw.query.values import Builtin, Event, Value
 from fastaw.timefmt import format_ns
-from fastaw.transforms.frame import Events, to_json_bytes
+from fastaw.transforms.frame import Events, to_json_bytes, to_json_bytes_many
 
 _ENCODER: Final = msgspec.json.Encoder(order="sorted")
+#: Event lists of one result holding at most this many events in all are written together.
+TOGETHER_EVENTS: Final = 20_000
 
 
 def events_json(frame: Events) -> bytes:
@@ -39,26 +42,47 @@ def event_json(event: Event) -> bytes:
     ).encode()
 
 
-def _jsonable(value: Value) -> Any:
-    """``value`` as something msgspec encodes: containers rebuilt, events as `Raw`."""
+def _jsonable(value: Value, written: dict[int, bytes]) -> Any:
+    """``value`` as something msgspec encodes: containers rebuilt, events as `Raw`
+    (event lists from ``written``, by identity, when there)."""
     if value is None or isinstance(value, bool | float | str):
         return value
     if isinstance(value, list):
-        return [_jsonable(item) for item in value]
+        return [_jsonable(item, written) for item in value]
     if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
+        return {key: _jsonable(item, written) for key, item in value.items()}
     if isinstance(value, Event):
         return msgspec.Raw(event_json(value))
     if isinstance(value, Builtin):
         raise error("InvalidType", f"Cannot serialize the function {value.name}")
-    return msgspec.Raw(events_json(value))
+    done = written.get(id(value))
+    return msgspec.Raw(done if done is not None else events_json(value))
+
+
+def _event_lists(value: Value) -> Iterator[Events]:
+    """Every event list inside ``value`` (lists and dicts walked, depth first)."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _event_lists(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _event_lists(item)
+    elif isinstance(value, Events):
+        yield value
 
 
 def encode_value(value: Value) -> bytes:
-    """One period's result as JSON bytes."""
+    """One period's result as JSON bytes. The event lists inside a result (the
+    dashboard's answer holds a dozen of up to 100 events) are written in one pass when
+    they are small, else one by one."""
     if isinstance(value, Events):
         return events_json(value)
-    return _ENCODER.encode(_jsonable(value))
+    lists = list({id(frame): frame for frame in _event_lists(value)}.values())
+    written: dict[int, bytes] = {}
+    if len(lists) > 1 and sum(frame.height for frame in lists) <= TOGETHER_EVENTS:
+        written = {id(frame): text for frame, text
+                   in zip(lists, to_json_bytes_many(lists), strict=True)}
+    return _ENCODER.encode(_jsonable(value, written))
 
 
 def encode_results(results: list[bytes]) -> bytes:
