@@ -12,6 +12,7 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TypeAlias
 
 import msgspec
@@ -112,6 +113,23 @@ class If(msgspec.Struct, frozen=True):
 
 
 Stmt: TypeAlias = Assign | ExprStmt | Return | If
+
+
+def walk(expr: Expr) -> Iterator[Expr]:
+    """``expr`` and every expression inside it, depth first, left to right."""
+    yield expr
+    if isinstance(expr, Call):
+        inner: tuple[Expr, ...] = expr.args
+    elif isinstance(expr, Chain):
+        inner = (expr.first, *(step.operand for step in expr.rest))
+    elif isinstance(expr, List):
+        inner = expr.items
+    elif isinstance(expr, Dict):
+        inner = expr.values
+    else:
+        return
+    for item in inner:
+        yield from walk(item)
 
 
 class Module(msgspec.Struct, frozen=True):

@@ -58,40 +58,16 @@ def thread_pool(threads: int) -> ThreadPoolExecutor:
 
 def names_read(expr: ast.Expr) -> Iterator[str]:
     """Every name ``expr`` looks up: variables and called functions."""
-    if isinstance(expr, ast.Name):
-        yield expr.name
-    elif isinstance(expr, ast.Call):
-        yield expr.name
-        for arg in expr.args:
-            yield from names_read(arg)
-    elif isinstance(expr, ast.Chain):
-        yield from names_read(expr.first)
-        for step in expr.rest:
-            yield from names_read(step.operand)
-    elif isinstance(expr, ast.List):
-        for item in expr.items:
-            yield from names_read(item)
-    elif isinstance(expr, ast.Dict):
-        for value in expr.values:
-            yield from names_read(value)
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Name | ast.Call):
+            yield node.name
 
 
 def calls(expr: ast.Expr) -> Iterator[str]:
     """The names of the functions ``expr`` calls."""
-    if isinstance(expr, ast.Call):
-        yield expr.name
-        for arg in expr.args:
-            yield from calls(arg)
-    elif isinstance(expr, ast.Chain):
-        yield from calls(expr.first)
-        for step in expr.rest:
-            yield from calls(step.operand)
-    elif isinstance(expr, ast.List):
-        for item in expr.items:
-            yield from calls(item)
-    elif isinstance(expr, ast.Dict):
-        for value in expr.values:
-            yield from calls(value)
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Call):
+            yield node.name
 
 
 class _Skipped(Exception):
