@@ -139,11 +139,12 @@ def test_edge_cases_answer_as_in_sequence(lines: list[str]) -> None:
 def test_print_runs_in_order(caplog: pytest.LogCaptureFixture) -> None:
     lines = ['a = query_bucket("w");', 'print("one", sum_durations(a));',
              'b = merge_events_by_keys(a, ["app"]);', 'print("two", sum_durations(b));',
-             "RETURN = b;"]
+             "flood = print;", 'c = flood("three");', "RETURN = b;"]
     with caplog.at_level(logging.INFO, logger="fastaw"):
         assert outcome(lines, 3) == outcome(lines, 1)
     printed = [r.getMessage() for r in caplog.records if r.name == "fastaw.query"]
-    assert printed == ["String(one)", "Number(1200)", "String(two)", "Number(1200)"] * 2
+    assert printed == ["String(one)", "Number(1200)", "String(two)", "Number(1200)",
+                       "String(three)"] * 2
 
 
 def test_a_fresh_memo_filled_from_many_threads_gives_sequential_answers() -> None:
