@@ -147,6 +147,17 @@ def test_print_runs_in_order(caplog: pytest.LogCaptureFixture) -> None:
                        "String(three)"] * 2
 
 
+def test_print_by_another_name_runs_in_order(caplog: pytest.LogCaptureFixture) -> None:
+    source = SlowSource(0.2, w=_events(5, 5))
+    lines = ["flood = print;", 'print("zero");',
+             'a = flood("one", sum_durations(query_bucket("w")));', 'b = flood("two");',
+             "RETURN = 1;"]
+    with caplog.at_level(logging.INFO, logger="fastaw"):
+        outcome(lines, 3, source)
+    printed = [r.getMessage() for r in caplog.records if r.name == "fastaw.query"]
+    assert printed == ["String(zero)", "String(one)", "Number(9)", "String(two)"]
+
+
 def test_a_fresh_memo_filled_from_many_threads_gives_sequential_answers() -> None:
     """Concurrent statements ask the same memo tables for the same texts (keys, merges,
     categories, url splits) while it is empty; every answer is as computed alone."""
