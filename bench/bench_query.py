@@ -170,7 +170,7 @@ class Bench:
                                fastaw_src=self.fastaw_src))
         with peer:  # starts it
             self.root = peer.proc.pid if peer.proc else 0
-            time.sleep(self.args.settle)  # the query workers finish starting
+            time.sleep(self.args.settle)  # the server settles (query workers start on the first query)
             yield peer
 
     def run_fastaw(self, store: Path) -> PeerRun:

@@ -100,8 +100,9 @@ def render(argv: list[str], bench: Bench, runs: list[PeerRun], data_note: str,
         "Seconds from sending the request to the last byte of the reply, on 127.0.0.1. "
         "*Cold, no chunks*: first request after a server start with the column-chunk cache "
         "emptied (fastaw builds the chunks of every window it reads). *Cold*: first request "
-        f"after a restart ({args.settle:g} s after the server answered, so the query "
-        "workers are up). *Warm*: median of the repeats (n). Periods end at the end of the "
+        f"after a restart, {args.settle:g} s after the server answered (fastaw starts its "
+        "query worker on the first query: ≈ 0.5 s of the figure; the reference has none). "
+        "*Warm*: median of the repeats (n). Periods end at the end of the "
         "history; *day* is its last working day, *month* and *year* calendar ones. "
         "reference/fastaw = ratio of warm medians (how many times faster fastaw is).",
         "",
