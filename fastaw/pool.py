@@ -41,6 +41,14 @@ GRACE_SECONDS: Final = 5.0
 NICENESS: Final = 19
 ALLOCATOR_ENV: Final = "_RJEM_MALLOC_CONF"
 ALLOCATOR_CONF: Final = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0"
+def allocator_conf() -> str:
+    """The query processes' jemalloc settings: `ALLOCATOR_CONF` and one arena per core.
+    (jemalloc's default, four per core, suits many threads allocating at once; a query
+    process has a few, and memory freed in one arena is not reused by the others: a year's
+    dashboard query peaked 30–55 MiB higher with two statement threads and eight arenas.)"""
+    return f"{ALLOCATOR_CONF},narenas:{max(1, os.cpu_count() or 1)}"
+
+
 #: Default ``query_cache_mb`` (see `cache_budget`).
 DEFAULT_CACHE_MB: Final = 700
 PARENT_POLL_SECONDS: Final = 1.0
@@ -148,7 +156,7 @@ class _Slot:
             # does it), so an idle worker holds what its caches need, not the high water mark
             # of its last big query. Returning them at once cost ~35 % of the query time in
             # page faults. (Unless the operator chose otherwise.)
-            os.environ.setdefault(ALLOCATOR_ENV, ALLOCATOR_CONF)
+            os.environ.setdefault(ALLOCATOR_ENV, allocator_conf())
             self._executor = concurrent.futures.ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),

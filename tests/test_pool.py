@@ -12,10 +12,12 @@ import pytest
 
 from fastaw.errors import QueryTimeout
 from fastaw.pool import (
+    ALLOCATOR_ENV,
     DEFAULT_CACHE_MB,
     MAX_AUTO_THREADS,
     NICENESS,
     QueryPool,
+    allocator_conf,
     cache_budget,
     statement_threads,
 )
@@ -52,6 +54,12 @@ def query_threads(lines: list[str], timeperiods: list[str], name: str | None,
     from fastaw.query import interp
 
     return 200, str(interp._threads).encode()
+
+
+def allocator_settings(lines: list[str], timeperiods: list[str], name: str | None,
+                       timeout: float) -> tuple[int, Any]:
+    """A stand-in query that reports the allocator settings the worker started with."""
+    return 200, os.environ.get(ALLOCATOR_ENV, "").encode()
 
 
 @pytest.fixture
@@ -153,3 +161,16 @@ def test_query_threads_reach_the_worker(tmp_path: Path, threads: int) -> None:
         assert running == threads
     else:  # one per core, at most MAX_AUTO_THREADS
         assert running == statement_threads(0) == min(os.cpu_count() or 1, MAX_AUTO_THREADS)
+
+
+def test_query_workers_return_freed_memory_and_use_an_arena_per_core(pool: QueryPool) -> None:
+    operator_set = os.environ.get(ALLOCATOR_ENV) not in (None, allocator_conf())
+    pool.target = allocator_settings
+    settings = asyncio.run(pool.run([], [], None)).decode()
+    # (Polars puts its own defaults first when it is imported; the later settings win)
+    if operator_set:  # the operator's settings are left alone
+        assert settings.endswith(os.environ[ALLOCATOR_ENV])
+        return
+    assert settings.endswith(allocator_conf())
+    assert allocator_conf().endswith(f"dirty_decay_ms:1000,muzzy_decay_ms:0,"
+                                     f"narenas:{os.cpu_count()}")
