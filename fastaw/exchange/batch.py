@@ -85,6 +85,15 @@ def finish(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select("start", "duration", stamp=pl.lit(stamps), data=pl.col("data"))
 
 
+def _int64_words(column: pl.Series) -> array[int]:
+    """An Int64 column without nulls as a native int64 `array`, copied from its buffer."""
+    arrow = column.rechunk().to_arrow()
+    words = array("q")
+    words.frombytes(memoryview(arrow.buffers()[1])[
+        arrow.offset * 8:(arrow.offset + len(column)) * 8])
+    return words
+
+
 def _heads(durations: pl.Series) -> pl.Series:
     """``_HEAD.pack(duration, _ID)`` of every row (Binary), from the column's buffer: the
     durations byte-swapped by `array` and interleaved with ``{"id":`` by strided copies
@@ -95,9 +104,7 @@ def _heads(durations: pl.Series) -> pl.Series:
     if count == 0 or durations.null_count():
         return pl.Series(list(map(_HEAD.pack, durations.to_list(), repeat(_ID))),
                          dtype=pl.Binary)
-    arrow = durations.rechunk().to_arrow()
-    words = array("q")
-    words.frombytes(memoryview(arrow.buffers()[1])[arrow.offset * 8:(arrow.offset + count) * 8])
+    words = _int64_words(durations)
     if sys.byteorder == "little":
         words.byteswap()
     raw = words.tobytes()
@@ -213,11 +220,7 @@ class FrameBatch:
         starts = self.frame["start"]
         if starts.null_count():  # (cannot happen: readers reject missing timestamps)
             raise ValueError("a null start")
-        arrow = starts.rechunk().to_arrow()
-        words = array("q")
-        words.frombytes(memoryview(arrow.buffers()[1])[
-            arrow.offset * 8:(arrow.offset + len(starts)) * 8])
-        return words
+        return _int64_words(starts)
 
     def datas(self) -> list[bytes]:
         result: list[bytes] = self.frame["data"].cast(pl.Binary).to_list()
