@@ -41,14 +41,6 @@ GRACE_SECONDS: Final = 5.0
 NICENESS: Final = 19
 ALLOCATOR_ENV: Final = "_RJEM_MALLOC_CONF"
 ALLOCATOR_CONF: Final = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0"
-def allocator_conf() -> str:
-    """The query processes' jemalloc settings: `ALLOCATOR_CONF` and one arena per core.
-    (jemalloc's default, four per core, suits many threads allocating at once; a query
-    process has a few, and memory freed in one arena is not reused by the others: a year's
-    dashboard query peaked 30–55 MiB higher with two statement threads and eight arenas.)"""
-    return f"{ALLOCATOR_CONF},narenas:{max(1, os.cpu_count() or 1)}"
-
-
 #: Default ``query_cache_mb`` (see `cache_budget`).
 DEFAULT_CACHE_MB: Final = 700
 PARENT_POLL_SECONDS: Final = 1.0
@@ -56,6 +48,14 @@ PARENT_POLL_SECONDS: Final = 1.0
 MAX_AUTO_THREADS: Final = 4
 
 _source: Any = None
+
+
+def allocator_conf() -> str:
+    """The query processes' jemalloc settings: `ALLOCATOR_CONF` and one arena per core.
+    (jemalloc's default, four per core, suits many threads allocating at once; a query
+    process has a few, and memory freed in one arena is not reused by the others: a year's
+    dashboard query peaked 30–55 MiB higher with two statement threads and eight arenas.)"""
+    return f"{ALLOCATOR_CONF},narenas:{max(1, os.cpu_count() or 1)}"
 
 
 def cache_budget(cache_mb: int) -> tuple[int, int]:
@@ -69,7 +69,7 @@ def cache_budget(cache_mb: int) -> tuple[int, int]:
     return budget * 7 // 10 // BYTES_PER_TEXT, budget * 3 // 10
 
 
-def statement_threads(threads: int) -> int:
+def threads_per_query(threads: int) -> int:
     """How many statements of a query a query process runs at once: ``threads``, or for 0
     one per core (at most `MAX_AUTO_THREADS`)."""
     return threads if threads > 0 else max(1, min(os.cpu_count() or 1, MAX_AUTO_THREADS))
@@ -83,14 +83,14 @@ def _worker_init(data_dir: str, map_size: int, cache_mb: int, threads: int) -> N
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent(os.getppid())
     from fastaw.columnar import ColumnSource
-    from fastaw.query.interp import statement_threads as set_statement_threads
+    from fastaw.query import statement_threads
     from fastaw.storage import Env
     from fastaw.storage.chunks import ChunkStore
     from fastaw.transforms.dictionary import limit_texts
 
     texts, frames = cache_budget(cache_mb)
     limit_texts(texts)
-    set_statement_threads(statement_threads(threads))
+    statement_threads(threads_per_query(threads))
     _source = ColumnSource(ChunkStore(Env(Path(data_dir), map_size=map_size)), memory=frames)
 
 

@@ -19,7 +19,7 @@ from fastaw.pool import (
     QueryPool,
     allocator_conf,
     cache_budget,
-    statement_threads,
+    threads_per_query,
 )
 from fastaw.storage import Env
 
@@ -160,7 +160,7 @@ def test_query_threads_reach_the_worker(tmp_path: Path, threads: int) -> None:
     if threads:
         assert running == threads
     else:  # one per core, at most MAX_AUTO_THREADS
-        assert running == statement_threads(0) == min(os.cpu_count() or 1, MAX_AUTO_THREADS)
+        assert running == threads_per_query(0) == min(os.cpu_count() or 1, MAX_AUTO_THREADS)
 
 
 def test_query_workers_return_freed_memory_and_use_an_arena_per_core(pool: QueryPool) -> None:
