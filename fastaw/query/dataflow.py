@@ -122,7 +122,8 @@ class Dataflow:
                                     else [])
         else:
             return False
-        for name in calls(expr):
+        called = list(calls(expr))
+        for name in called:
             function = self.env.get(name)
             if name in self.latest or not isinstance(function, Builtin) or \
                     function.name not in PURE:  # (print may go by another name)
@@ -140,7 +141,7 @@ class Dataflow:
                     dep.dependents.append(task)
                     task.waiting += 1
             ready = task.waiting == 0
-        if ready and not any(calls(expr)):
+        if ready and not called:
             self._run_one(task)  # no call, nothing to wait for: cheaper here than handed over
         elif ready:
             self._ready.append(task)

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from typing import Final
 
 from fastaw.errors import BadRequest, QueryError, QueryTimeout
@@ -157,18 +158,8 @@ class _Evaluation:
             return task.eval(expr)
 
         def bind(stmt: ast.Assign | ast.Return, result: Future[Value]) -> None:
-            try:
-                value = result.result()
-            except QueryError as exc:
-                located = at(exc, self.src, stmt.pos)
-                if located is exc:
-                    raise
-                raise located from exc
-            target = stmt if isinstance(stmt, ast.Assign) else stmt.body
-            if isinstance(target, ast.Assign):
-                self.env[target.name] = value
-            if isinstance(stmt, ast.Return):
-                self.env["RETURN"] = None if isinstance(target, ast.Assign) else value
+            with self.located(stmt):
+                self.bind(stmt, result.result())
 
         flow = Dataflow(thread_pool(threads), self.env, evaluate, bind)
         for stmt in body:
@@ -182,30 +173,41 @@ class _Evaluation:
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise QueryTimeout("Query timed out")
 
+    @contextmanager
+    def located(self, stmt: ast.Stmt) -> Iterator[None]:
+        """A `QueryError` raised in the block, given ``stmt``'s position if it has none."""
+        try:
+            yield
+        except QueryError as exc:
+            located = at(exc, self.src, stmt.pos)
+            if located is exc:
+                raise
+            raise located from exc
+
     def run_block(self, body: tuple[ast.Stmt, ...]) -> None:
         for stmt in body:
             self.check_deadline()
-            try:
+            with self.located(stmt):
                 self.run_stmt(stmt)
-            except QueryError as exc:
-                located = at(exc, self.src, stmt.pos)
-                if located is exc:
-                    raise
-                raise located from exc
+
+    def bind(self, stmt: ast.Assign | ast.Return, value: Value) -> None:
+        """Bind the value of an assignment or a ``return`` (``return x = …;`` assigns
+        ``x`` and leaves ``RETURN`` None)."""
+        if isinstance(stmt, ast.Assign):
+            self.env[stmt.name] = value
+        elif isinstance(stmt.body, ast.Assign):
+            self.env[stmt.body.name] = value
+            self.env["RETURN"] = None
+        else:
+            self.env["RETURN"] = value
 
     def run_stmt(self, stmt: ast.Stmt) -> None:
-        env = self.env
         if isinstance(stmt, ast.Assign):
-            env[stmt.name] = self.eval(stmt.value)
+            self.bind(stmt, self.eval(stmt.value))
         elif isinstance(stmt, ast.ExprStmt):
             self.eval(stmt.value)
         elif isinstance(stmt, ast.Return):
-            body = stmt.body
-            if isinstance(body, ast.Assign):
-                env[body.name] = self.eval(body.value)
-                env["RETURN"] = None
-            else:
-                env["RETURN"] = self.eval(body.value)
+            self.bind(stmt, self.eval(stmt.body.value))
         else:
             for branch in stmt.branches:
                 if self.condition(branch.condition):
