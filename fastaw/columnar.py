@@ -7,6 +7,12 @@ IPC decode; otherwise its rows are decoded column-wise by Polars straight from t
 value bytes (no per-event Python work beyond collecting the byte strings), and the new
 chunk is stored for the next query — by a background thread, in small batches, so the
 query does not wait for the durable commit and a heartbeat never waits behind a long one.
+
+A chunk holds no data text: its rows point into the chunk's list of distinct texts, and
+that list holds codes of the store's text table (`fastaw.storage.texts`). Reading a chunk
+moves integers only; the query's data dictionary learns the text of a store code once
+(`_StoreTexts`), so reading a year again, or ten years, interns each distinct text once
+instead of hashing every row's text.
 Chunks are read one window at a time (never all blobs of a long range at once). The rows
 stay the truth; chunks are derived and are invalidated by every write to their window
 (see `fastaw.storage.chunks`).
@@ -14,35 +20,40 @@ stay the truth; chunks are derived and are invalidated by every write to their w
 
 from __future__ import annotations
 
+import io
 import logging
 import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Final, NamedTuple, TypeVar
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from fastaw.storage import keys
-from fastaw.storage.chunks import ChunkStore, WindowRows
+from fastaw.storage.chunks import Chunk, ChunkStore, NewChunk, WindowRows
+from fastaw.storage.texts import BLOCK, unpack_block
 from fastaw.transforms.dictionary import Dictionary, dictionary
+from fastaw.transforms.distinct import intern
 from fastaw.transforms.frame import (
     STORED_SCHEMA,
     Events,
+    IpcCompression,
     conform,
     empty,
-    from_ipc,
-    to_ipc,
+    owned_column,
 )
 
 log = logging.getLogger("fastaw.columnar")
 T = TypeVar("T")
 _SIGN_BIT: Final = -(2**63)
 #: Chunks are stored uncompressed: decoding LZ4 doubled the read time of warm queries
-#: (a year of window events: 0.23 s → 0.12 s) for 2.6x less space (≈ 110 vs 40 bytes
-#: per event, beside ≈ 290 bytes per event of rows). Old LZ4 chunks stay readable.
-CHUNK_COMPRESSION: Final = "uncompressed"
+#: (a year of window events: 0.23 s → 0.12 s). LZ4 chunks are readable too.
+CHUNK_COMPRESSION: Final[IpcCompression] = "uncompressed"
 FLUSH_BYTES: Final = 8 << 20
 #: Decoded windows kept in a query worker's memory (≈ 30 bytes per event: a year of a
 #: busy desktop's window, AFK and browser events is ≈ 40 MB).
@@ -50,6 +61,10 @@ FRAME_MEMORY: Final = 192 << 20
 INTERN_ROWS: Final = 250_000
 MAX_PENDING: Final = 8
 _DATA_MARKER: Final = ',"data":'
+#: Arrow's own allocator (mimalloc) frees pages lazily (``MADV_FREE``): a process keeps
+#: them in its resident memory until the system runs short. The texts copied out of the
+#: text table are freed as soon as they are interned, so they use the system allocator.
+_POOL: Final = pa.system_memory_pool()
 
 
 def rows_to_frame(key_list: list[bytes], value_list: list[bytes]) -> pl.DataFrame:
@@ -76,6 +91,147 @@ def rows_to_frame(key_list: list[bytes], value_list: list[bytes]) -> pl.DataFram
     return frame.cast(STORED_SCHEMA)  # type: ignore[arg-type]
 
 
+def new_chunk(num: int, window: int, generation: int, frame: pl.DataFrame,
+              compression: IpcCompression = CHUNK_COMPRESSION) -> NewChunk:
+    """The chunk of a window's stored-form frame: its distinct data texts and a blob of
+    the number columns, each row's ``text`` its position among them."""
+    texts, position = intern(frame["data"])
+    buffer = io.BytesIO()
+    frame.select("id", "timestamp", "duration", text=position).write_ipc(
+        buffer, compression=compression)
+    return NewChunk(num, window, generation, buffer.getvalue(),
+                    texts.cast(pl.Binary).to_list())
+
+
+class ChunkRows(NamedTuple):
+    """A stored chunk's rows as Arrow: the number columns and ``text`` (the row's position
+    in ``codes``, the store text codes of the chunk's distinct texts)."""
+
+    table: pa.Table
+    codes: pa.Array
+    epoch: int
+
+    @property
+    def height(self) -> int:
+        return int(self.table.num_rows)
+
+
+def chunk_rows(chunk: Chunk) -> ChunkRows:
+    """The rows of a stored chunk (its buffers shared, not copied)."""
+    table = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(chunk.blob))).read_all()
+    codes = pa.Array.from_buffers(pa.uint32(), len(chunk.codes) // 4,
+                                  [None, pa.py_buffer(chunk.codes)])
+    return ChunkRows(table, codes, chunk.epoch)
+
+
+def chunks_frame(parts: Sequence[ChunkRows]) -> pl.DataFrame:
+    """The rows of chunks, in order, as one frame: ``id``, ``timestamp``, ``duration`` and
+    ``code`` (the store text code of the row's data). One pass for all of them: each
+    chunk's positions are shifted past the codes of the chunks before it (a cumulative
+    sum of per-chunk steps, scattered at the chunks' first rows) and gathered at once."""
+    frame = pl.DataFrame(pl.from_arrow(pa.concat_tables([part.table for part in parts])))
+    codes = pl.from_arrow(pa.chunked_array([part.codes for part in parts], pa.uint32()))
+    assert isinstance(codes, pl.Series)
+    starts, steps, row, before, previous = [], [], 0, 0, 0
+    for part in parts:
+        if part.height:
+            starts.append(row)
+            steps.append(before - previous)
+            previous = before
+        row += part.height
+        before += len(part.codes)
+    shift = pl.repeat(0, frame.height, dtype=pl.UInt32, eager=True).scatter(
+        starts, pl.Series(steps, dtype=pl.Int64).cast(pl.UInt32, wrap_numerical=True)
+    ).cum_sum()
+    # the number columns copied out: frames kept for later must not hold the blobs alive
+    return frame.select(*(owned_column(frame, name) for name in ("id", "timestamp", "duration")),
+                        code=codes.rechunk().gather(frame["text"] + shift))
+
+
+def chunk_frame(chunk: Chunk) -> pl.DataFrame:
+    """`chunks_frame` of one stored chunk."""
+    return chunks_frame([chunk_rows(chunk)])
+
+
+def chunk_events(store: ChunkStore, chunk: Chunk) -> pl.DataFrame:
+    """A stored chunk as a stored-form frame (``data`` text), its texts read from the
+    store's text table (for checks and tools; queries use `_StoreTexts`)."""
+    frame = chunk_frame(chunk)
+    codes = frame["code"].unique().sort()
+    texts: dict[int, list[bytes]] = {}
+    blocks = (codes // BLOCK).unique().to_list()
+    if not store.texts.read_blocks(blocks, chunk.epoch,
+                                   lambda n, v: texts.update({n: unpack_block(bytes(v))})):
+        raise StaleTexts
+    values = [texts[c // BLOCK][c % BLOCK].decode() for c in codes.to_list()]
+    data = frame["code"].replace_strict(codes, pl.Series(values, dtype=pl.String))
+    return frame.select("id", "timestamp", "duration", data=data)
+
+
+class StaleTexts(Exception):
+    """The store's text table was started afresh since a chunk was read."""
+
+
+class _StoreTexts:
+    """What the current data dictionary calls the texts of a store's text codes.
+
+    Per dictionary and store (and text epoch), a table from store code to dictionary code
+    (null: not looked up yet), kept in the dictionary (`Dictionary.stores`), so it lives and
+    dies with the codes it holds. Texts of codes not in it are read from the store, a
+    block at a time, and interned.
+    """
+
+    def __init__(self, store: ChunkStore) -> None:
+        self.store = store
+        self.name = str(store.env.path)
+
+    def data(self, codes: pl.Series, epoch: int) -> pl.Series:
+        """The data column (in the current dictionary) of store text ``codes``."""
+        current = dictionary()
+        key = (self.name, epoch)
+        with current.lock:
+            table = current.stores.get(key)
+        if table is None:
+            table = pl.Series("stores", [], dtype=pl.UInt32)
+        top = codes.max()
+        size = 0 if top is None else int(top) + 1  # type: ignore[arg-type]
+        if table.len() < size:
+            table = table.extend_constant(None, size - table.len())
+        known = table.gather(codes)
+        if known.null_count():
+            missing = codes.filter(known.is_null()).unique().sort()
+            table = table.scatter(missing, self._intern(missing, epoch, current))
+            with current.lock:
+                current.stores[key] = table
+            known = table.gather(codes)
+        return known.cat.to(current.dtype)
+
+    def _intern(self, codes: pl.Series, epoch: int, current: Dictionary) -> pl.Series:
+        """Dictionary codes of the texts of store ``codes`` (distinct, ascending).
+
+        Each block's wanted texts are taken (copied) by Arrow while the read snapshot
+        holds the map's pages, then all of them are interned in one cast."""
+        blocks = (codes // BLOCK).unique().sort()
+        numbers = blocks.to_list()
+        firsts = [*codes.search_sorted(blocks * BLOCK).to_list(), codes.len()]
+        within = (codes % BLOCK).rechunk().to_arrow()
+        where = {number: (firsts[i], firsts[i + 1] - firsts[i])
+                 for i, number in enumerate(numbers)}
+        taken: dict[int, pa.Array] = {}
+
+        def use(number: int, value: memoryview) -> None:
+            count = int.from_bytes(value[:4], "little")
+            texts = pa.StringArray.from_buffers(
+                count, pa.py_buffer(value[4:8 + 4 * count]), pa.py_buffer(value[8 + 4 * count:]))
+            taken[number] = pc.take(texts, within.slice(*where[number]), memory_pool=_POOL)
+
+        if not self.store.texts.read_blocks(numbers, epoch, use) or len(taken) != len(numbers):
+            raise StaleTexts
+        strings = pl.from_arrow(pa.chunked_array([taken[n] for n in numbers], pa.string()))
+        assert isinstance(strings, pl.Series)
+        return strings.cast(current.dtype).to_physical()
+
+
 class _ChunkWriter:
     """Stores new chunks from a background thread, in batches of at most `FLUSH_BYTES`.
 
@@ -88,10 +244,10 @@ class _ChunkWriter:
     def __init__(self, store: ChunkStore) -> None:
         self.store = store
         self.stored = 0
-        self._queue: queue.Queue[list[tuple[int, int, int, bytes]]] = queue.Queue(MAX_PENDING)
+        self._queue: queue.Queue[list[NewChunk]] = queue.Queue(MAX_PENDING)
         self._thread: threading.Thread | None = None
 
-    def put(self, batch: list[tuple[int, int, int, bytes]]) -> None:
+    def put(self, batch: list[NewChunk]) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="fastaw-chunks",
                                             daemon=True)
@@ -169,6 +325,7 @@ class ColumnSource:
         self.chunks_read = 0
         self.writer = _ChunkWriter(store)
         self.frames = _WindowFrames(memory)
+        self.texts = _StoreTexts(store)
         self._prefetch: ThreadPoolExecutor | None = None
         #: One read at a time: statements of a query may run on several threads (see
         #: `fastaw.query.dataflow`), and a read is short next to the work on its events.
@@ -184,65 +341,76 @@ class ColumnSource:
         """Wait for the background chunk writes (see `_ChunkWriter`)."""
         self.writer.flush()
 
-    def _load(self, num: int, window: int) -> bytes | WindowRows:
-        """The window's current chunk, or (when it has none) its rows: the I/O half."""
-        blob = self.store.chunk(num, window)
-        return blob if blob is not None else self.store.window_rows(num, window)
+    def _load(self, num: int, window: int, chunks: bool) -> Chunk | WindowRows:
+        """The window's current chunk (unless ``chunks`` is False), or (when it has none)
+        its rows: the I/O half."""
+        chunk = self.store.chunk(num, window) if chunks else None
+        return chunk if chunk is not None else self.store.window_rows(num, window)
 
-    def _decode(self, num: int, window: int, loaded: bytes | WindowRows,
-                fresh: list[tuple[int, int, int, bytes]]) -> pl.DataFrame:
-        """The window's events (stored form) from what `_load` read (building and caching
-        a chunk)."""
-        if isinstance(loaded, bytes):
+    def _decode(self, num: int, window: int, loaded: Chunk | WindowRows,
+                fresh: list[NewChunk]) -> ChunkRows | pl.DataFrame:
+        """The window's events from what `_load` read: a chunk's rows, or rows decoded
+        from the store with their ``data`` text (building a chunk for the cache)."""
+        if isinstance(loaded, Chunk):
             self.chunks_read += 1
-            return from_ipc(loaded)
+            return chunk_rows(loaded)
         frame = rows_to_frame(loaded.keys, loaded.values)
         self.chunks_built += 1
         if self.cache:
-            fresh.append((num, window, loaded.generation, to_ipc(frame, CHUNK_COMPRESSION)))
-            if sum(len(item[3]) for item in fresh) >= FLUSH_BYTES:
+            fresh.append(new_chunk(num, window, loaded.generation, frame))
+            if sum(len(item.blob) for item in fresh) >= FLUSH_BYTES:
                 self.writer.put(fresh.copy())
                 fresh.clear()
         return frame
 
-    def _windows(self, num: int, windows: list[int],
-                 fresh: list[tuple[int, int, int, bytes]]
-                 ) -> Iterator[tuple[int, pl.DataFrame]]:
+    def _windows(self, num: int, windows: list[int], fresh: list[NewChunk], chunks: bool
+                 ) -> Iterator[tuple[int, ChunkRows | pl.DataFrame]]:
         """Each window's events, in order (the next one read while this one is decoded)."""
         if self._prefetch is None:
             self._prefetch = ThreadPoolExecutor(1, thread_name_prefix="fastaw-prefetch")
-        for (_, window), loaded in _read_ahead(self._prefetch, self._load,
+        load = partial(self._load, chunks=chunks)
+        for (_, window), loaded in _read_ahead(self._prefetch, load,
                                                [(num, window) for window in windows]):
             yield window, self._decode(num, window, loaded, fresh)
 
     def _intern(self, num: int, generations: dict[int, int], windows: list[int],
-                fresh: list[tuple[int, int, int, bytes]]) -> dict[int, Events]:
-        """Read ``windows`` and intern their data into the current dictionary, a batch of
-        windows at a time (one cast per batch costs far less than one per window), and
-        keep them in memory."""
+                fresh: list[NewChunk], chunks: bool) -> dict[int, Events]:
+        """Read ``windows`` and give their data codes of the current dictionary, a batch
+        of windows at a time (one call per batch costs far less than one per window), and
+        keep them in memory. Rows read from a chunk get theirs through the store's text
+        codes (`_StoreTexts`); rows decoded from the store have their text interned."""
         out: dict[int, Events] = {}
-        batch: list[tuple[int, pl.DataFrame]] = []
+        batch: list[tuple[int, ChunkRows | pl.DataFrame]] = []
 
         def flush() -> None:
-            if not batch:
-                return
-            frames = [frame for _, frame in batch]
-            interned = conform(pl.concat(frames) if len(frames) > 1 else frames[0])
-            offset = 0
-            for window, frame in batch:
-                part = interned.slice(offset, frame.height)
-                offset += frame.height
-                self.frames.put(num, window, generations[window], part)
-                out[window] = part
+            texts = [(w, part) for w, part in batch if isinstance(part, pl.DataFrame)]
+            if texts:
+                keep(texts, conform(pl.concat([part for _, part in texts])))
+            for epoch in {part.epoch for _, part in batch if isinstance(part, ChunkRows)}:
+                parts = [(w, part) for w, part in batch
+                         if isinstance(part, ChunkRows) and part.epoch == epoch]
+                every = chunks_frame([part for _, part in parts])
+                keep(parts, every.select("id", "timestamp", "duration",
+                                         data=self.texts.data(every["code"], epoch)))
             batch.clear()
 
+        def keep(parts: Sequence[tuple[int, ChunkRows | pl.DataFrame]],
+                 interned: Events) -> None:
+            offset = 0
+            for window, part in parts:
+                piece = interned.slice(offset, part.height)
+                offset += part.height
+                self.frames.put(num, window, generations[window], piece)
+                out[window] = piece
+
         rows = 0
-        for window, frame in self._windows(num, windows, fresh):
-            batch.append((window, frame))
-            rows += frame.height
-            if rows >= INTERN_ROWS:
-                flush()
-                rows = 0
+        for window, part in self._windows(num, windows, fresh, chunks):
+            batch.append((window, part))
+            if isinstance(part, pl.DataFrame):  # text piles up: intern it a batch at a time
+                rows += part.height
+                if rows >= INTERN_ROWS:
+                    flush()
+                    rows = 0
         flush()
         return out
 
@@ -264,14 +432,18 @@ class ColumnSource:
             return empty()
         low = max(start_ns - max(ref.max_duration, 0), keys.MIN_START)
         frames: list[Events] = []
-        fresh: list[tuple[int, int, int, bytes]] = []
+        fresh: list[NewChunk] = []
         generations = self.store.window_generations(
             ref.num, keys.window_of(low), keys.window_of(end_ns))
         current = {window: self.frames.get(ref.num, window, generation)
                    for window, generation in generations}
         missing = [window for window, frame in current.items() if frame is None]
         if missing:
-            current.update(self._intern(ref.num, dict(generations), missing, fresh))
+            try:
+                read = self._intern(ref.num, dict(generations), missing, fresh, True)
+            except StaleTexts:  # the chunks were all dropped and rebuilt meanwhile
+                read = self._intern(ref.num, dict(generations), missing, fresh, False)
+            current.update(read)
         for window, _ in generations:
             frame = current.pop(window)
             assert frame is not None
@@ -355,7 +527,7 @@ def build_chunks(store: ChunkStore, bucket_ids: Sequence[str] | None = None, *,
     if on_total is not None:
         on_total(len(todo))
     built = events = changed = 0
-    batch: list[tuple[int, int, int, bytes]] = []
+    batch: list[NewChunk] = []
 
     def flush() -> None:
         nonlocal built, changed
@@ -367,9 +539,9 @@ def build_chunks(store: ChunkStore, bucket_ids: Sequence[str] | None = None, *,
     with ThreadPoolExecutor(1, thread_name_prefix="fastaw-chunk-rows") as prefetch:
         for (num, window), rows in _read_ahead(prefetch, store.window_rows, todo):
             frame = rows_to_frame(rows.keys, rows.values)
-            batch.append((num, window, rows.generation, to_ipc(frame, CHUNK_COMPRESSION)))
+            batch.append(new_chunk(num, window, rows.generation, frame))
             events += frame.height
-            if sum(len(item[3]) for item in batch) >= FLUSH_BYTES:
+            if sum(len(item.blob) for item in batch) >= FLUSH_BYTES:
                 flush()
             if on_window is not None:
                 on_window(frame.height)

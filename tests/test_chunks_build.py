@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from fastaw.cli import main
-from fastaw.columnar import ColumnSource, build_chunks, rows_to_frame
+from fastaw.columnar import ColumnSource, build_chunks, chunk_events, rows_to_frame
 from fastaw.models import Bucket, Event, canonical_data
 from fastaw.storage import Env, Writer, keys
 from fastaw.storage.chunks import ChunkStore
 from fastaw.storage.maintenance import check
-from fastaw.transforms.frame import from_ipc, to_ipc
+from fastaw.transforms.frame import to_ipc
 
 DAY = 86_400 * 10**9
 DATAS = [canonical_data({"app": "a", "title": f"t{i % 7} — é"}) for i in range(10)]
@@ -45,10 +45,10 @@ def test_every_missing_chunk_is_built_from_the_rows_and_queries_read_them(
     assert result.changed == result.dropped == 0
     for num in (a.num, b.num):  # each chunk holds exactly its window's rows
         for window in _windows(store, num):
-            blob = store.chunk(num, window)
-            assert blob is not None
+            chunk = store.chunk(num, window)
+            assert chunk is not None
             rows = store.window_rows(num, window)
-            assert from_ipc(blob).equals(rows_to_frame(rows.keys, rows.values))
+            assert chunk_events(store, chunk).equals(rows_to_frame(rows.keys, rows.values))
     source = ColumnSource(store, memory=0)
     assert source.events("a", 0, 50 * DAY).height == 80
     assert source.chunks_built == 0 and source.chunks_read == len(_windows(store, a.num))

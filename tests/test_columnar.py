@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from fastaw.columnar import ColumnSource, rows_to_frame
+from fastaw.columnar import ColumnSource, new_chunk, rows_to_frame
 from fastaw.models import Bucket, Event, canonical_data, render_event
 from fastaw.storage import Env, Writer, keys
 from fastaw.storage.chunks import ChunkStore
@@ -75,7 +75,8 @@ def test_lz4_chunks_of_earlier_versions_are_read(env: Env, writer: Writer) -> No
     window = store.windows(bucket.num, 0, keys.window_of(10**12))[0]
     rows = store.window_rows(bucket.num, window)
     frame = rows_to_frame(rows.keys, rows.values)
-    assert store.store_chunks([(bucket.num, window, rows.generation, to_ipc(frame, "lz4"))]) == 1
+    chunk = new_chunk(bucket.num, window, rows.generation, frame, "lz4")
+    assert store.store_chunks([chunk]) == 1
     source = ColumnSource(store, memory=0)
     assert source.events("b", 0, 10**12).equals(frame)
     assert source.chunks_read == 1 and source.chunks_built == 0

@@ -6,23 +6,33 @@ with the generation of its window at the time its rows were read, and is used on
 the window's generation is unchanged. Every write bumps the generation of the windows it
 touches (`Writes.finish`), so a stale chunk is never served, whatever the interleaving of
 writers and query workers across processes. A chunk value is ``generation (u64) |
-FORMAT | blob``; a chunk of another `FORMAT` is stale too.
+FORMAT | text epoch (u64) | n (u32 LE) | n text codes (u32 LE) | blob``: the codes of the
+chunk's distinct data texts in the store's text table (`fastaw.storage.texts`), assigned
+in the transaction that stores the chunk, and the blob that refers to them by position. A chunk
+of another `FORMAT` is stale too.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from typing import Final, NamedTuple
 
 from fastaw.storage import keys
 from fastaw.storage.env import Env
 from fastaw.storage.rows import Rows
+from fastaw.storage.texts import TextTable
 
 #: Version of the chunk derivation, stored after the generation. Bump it whenever the way
 #: chunks are built from rows changes: every older chunk then counts as stale and is
-#: rebuilt from the rows (1 → 2: data of non-ASCII events was cut wrongly).
-FORMAT: Final = b"fc02"
+#: rebuilt from the rows (1 → 2: data of non-ASCII events was cut wrongly; 2 → 3: data
+#: texts in the text table, chunks hold their codes).
+FORMAT: Final = b"fc03"
 _HEAD: Final = 8 + len(FORMAT)
+_COUNT: Final = struct.Struct("<I")
+#: Texts looked up per write transaction at most when storing chunks (`store_chunks`
+#: splits larger batches): a long write transaction delays every heartbeat behind it.
+TEXTS_PER_COMMIT: Final = 20_000
 
 
 class BucketRef(NamedTuple):
@@ -37,11 +47,48 @@ class WindowRows(NamedTuple):
     values: list[bytes]
 
 
+class NewChunk(NamedTuple):
+    """A chunk to store: its window, the window generation its rows were read at, the
+    blob, and the distinct data texts the blob refers to by position."""
+
+    num: int
+    window: int
+    generation: int
+    blob: bytes
+    texts: list[bytes]
+
+
+class Chunk(NamedTuple):
+    """A stored chunk: the text epoch of its codes, the text code of each of its distinct
+    texts (u32 LE array) and its blob."""
+
+    epoch: int
+    codes: memoryview
+    blob: memoryview
+
+
+def chunk_of_value(value: bytes) -> Chunk | None:
+    """The parts of a stored chunk value of the current `FORMAT` (None: another one)."""
+    if value[8:_HEAD] != FORMAT:
+        return None
+    return split_chunk(value[_HEAD:])
+
+
+def split_chunk(body: bytes) -> Chunk:
+    """The parts of a chunk value after its head."""
+    view = memoryview(body)
+    epoch = keys.read_u64(bytes(view[:8]))
+    (count,) = _COUNT.unpack_from(view, 8)
+    end = 12 + 4 * count
+    return Chunk(epoch, view[12:end], view[end:])
+
+
 class ChunkStore:
     """Byte-level access to windows, rows and chunks of one store."""
 
     def __init__(self, env: Env) -> None:
         self.env = env
+        self.texts = TextTable(env)
 
     def bucket_ids(self) -> list[str]:
         with self.env.read() as txn:
@@ -79,7 +126,7 @@ class ChunkStore:
                 out.append((keys.read_u64(wkey[4:]), keys.read_u64(raw)))
         return out
 
-    def chunk(self, num: int, window: int) -> bytes | None:
+    def chunk(self, num: int, window: int) -> Chunk | None:
         """The window's chunk if it is current (its generation unchanged), else None.
 
         One short transaction per chunk: a long read of many chunks never holds them all
@@ -91,7 +138,8 @@ class ChunkStore:
             blob = txn.get(wkey, db=self.env.chunks)
             if raw is None or blob is None or bytes(blob[:_HEAD]) != bytes(raw) + FORMAT:
                 return None
-            return bytes(blob[_HEAD:])  # the one copy out of the map, before the txn ends
+            # the one copy out of the map, before the txn ends
+            return split_chunk(bytes(blob[_HEAD:]))
 
     def current_windows(self, num: int) -> set[int]:
         """The windows of bucket ``num`` whose stored chunk is current, in one snapshot."""
@@ -116,6 +164,7 @@ class ChunkStore:
             if num is None:
                 dropped = int(txn.stat(self.env.chunks)["entries"])
                 txn.drop(self.env.chunks, delete=False)
+                self.texts.drop(txn)  # no chunk refers to a text any more
                 return dropped
             dropped = 0
             prefix = keys.u32(num)
@@ -146,17 +195,43 @@ class ChunkStore:
                         value_list.append(value)
         return WindowRows(generation, key_list, value_list)
 
-    def store_chunks(self, chunks: Sequence[tuple[int, int, int, bytes]]) -> int:
-        """Store (num, window, generation, blob) chunks whose window is still unchanged."""
-        if not chunks:
-            return 0
+    def store_chunks(self, chunks: Sequence[NewChunk]) -> int:
+        """Store the chunks whose window is still unchanged (how many), giving their
+        texts codes. Texts are looked up in a read transaction first, so the write
+        transactions (at most `TEXTS_PER_COMMIT` texts each) only add the new ones."""
+        stored = 0
+        batch: list[NewChunk] = []
+        texts = 0
+        for chunk in chunks:
+            if batch and texts + len(chunk.texts) > TEXTS_PER_COMMIT:
+                stored += self._store(batch)
+                batch, texts = [], 0
+            batch.append(chunk)
+            texts += len(chunk.texts)
+        if batch:
+            stored += self._store(batch)
+        return stored
+
+    def _store(self, chunks: Sequence[NewChunk]) -> int:
+        with self.env.read() as txn:
+            seen = self.texts.epoch(txn)
+            hints: list[list[int | None] | None] = [
+                self.texts.known(txn, chunk.texts) for chunk in chunks]
         stored = 0
         with self.env.write() as txn:
-            for num, window, generation, blob in chunks:
-                wkey = keys.window_key(num, window)
+            current = self.texts.epoch(txn)
+            if current != seen:  # the table was dropped meanwhile: the hints mean nothing
+                hints = [None] * len(chunks)
+            epoch = keys.u64(current)
+            for chunk, hint in zip(chunks, hints, strict=True):
+                wkey = keys.window_key(chunk.num, chunk.window)
                 raw = txn.get(wkey, db=self.env.windows)
-                if raw is None or keys.read_u64(raw) != generation:
+                if raw is None or keys.read_u64(raw) != chunk.generation:
                     continue
-                txn.put(wkey, keys.u64(generation) + FORMAT + blob, db=self.env.chunks)
+                codes = self.texts.codes(txn, chunk.texts, hint)
+                head = (keys.u64(chunk.generation) + FORMAT + epoch
+                        + _COUNT.pack(len(codes)))
+                txn.put(wkey, head + struct.pack(f"<{len(codes)}I", *codes) + chunk.blob,
+                        db=self.env.chunks)
                 stored += 1
         return stored

@@ -30,7 +30,10 @@ from fastaw.errors import StorageError
 from fastaw.storage import keys
 
 DEFAULT_MAP_SIZE: Final = 1 << 40
-SUBDB_NAMES: Final = (b"events", b"ids", b"buckets", b"stats", b"kv", b"meta", b"windows", b"chunks")
+SUBDB_NAMES: Final = (b"events", b"ids", b"buckets", b"stats", b"kv", b"meta", b"windows", b"chunks",
+                      b"texts", b"textcodes")
+#: Sub-databases later versions added (derived data): a store opened read-only may lack them.
+_ADDED: Final = (b"texts", b"textcodes")
 DATA_FILE: Final = "fastaw.lmdb"
 
 
@@ -99,7 +102,12 @@ class Env:
                 # py-lmdb 3: a handle opened inside a read-only transaction is unusable
                 # after it, even once committed; without a txn it stays valid.
                 for name in SUBDB_NAMES:
-                    self.dbs[name.decode()] = self.lmdb.open_db(name, create=False)
+                    try:
+                        self.dbs[name.decode()] = self.lmdb.open_db(name, create=False)
+                    except lmdb.NotFoundError:
+                        if name not in _ADDED:
+                            raise
+                        self.dbs[name.decode()] = None
                 with self.lmdb.begin() as txn:
                     self._check_schema(txn)
             else:
@@ -120,6 +128,8 @@ class Env:
         self.meta = self.dbs["meta"]
         self.windows = self.dbs["windows"]
         self.chunks = self.dbs["chunks"]
+        self.texts = self.dbs["texts"]
+        self.textcodes = self.dbs["textcodes"]
 
     def _check_schema(self, txn: Any) -> None:
         meta = self.dbs.get("meta") or self.lmdb.open_db(b"meta", txn=txn, create=False)

@@ -30,8 +30,10 @@ import msgspec
 from fastaw.errors import StorageError
 from fastaw.models import canonical_data, encode_duration
 from fastaw.storage import keys
+from fastaw.storage.chunks import chunk_of_value
 from fastaw.storage.env import DATA_FILE, Env
 from fastaw.storage.rows import Rows, decode_bucket
+from fastaw.storage.texts import TextTable
 from fastaw.timefmt import format_ns
 
 LOCK_SUFFIX: Final = "-lock"
@@ -295,8 +297,23 @@ def _check_stats(rows: Rows, num: int, name: str, agg: _Seen, report: CheckRepor
         report.problem(f"{where}: heartbeat anchor {stats.anchor} is not one of its events")
 
 
+def _check_chunk_texts(value: bytes, texts: tuple[int, int], where: str,
+                       report: CheckReport) -> None:
+    """A current chunk refers only to texts the text table has (epoch, count)."""
+    chunk = chunk_of_value(value)
+    if chunk is None:
+        return  # an older format: stale, rebuilt when read
+    epoch, count = texts
+    if chunk.epoch != epoch:
+        report.problem(f"{where}: its text codes are of a text table that was dropped")
+    elif any(code >= count for code in chunk.codes.cast("I")):
+        report.problem(f"{where}: refers to texts the text table does not have")
+
+
 def _check_windows(env: Env, txn: Any, names: dict[int, str], seen: dict[int, _Seen],
                    report: CheckReport) -> None:
+    table = TextTable(env)
+    texts = (table.epoch(txn), table.next_code(txn))
     generations: dict[bytes, int] = {}
     with txn.cursor(db=env.windows) as cursor:
         for wkey, raw in cursor:
@@ -320,6 +337,8 @@ def _check_windows(env: Env, txn: Any, names: dict[int, str], seen: dict[int, _S
                 report.problem(f"{where}: its window has no generation")
             elif len(blob) < 8 or keys.read_u64(bytes(blob[:8])) != generations[wkey]:
                 report.problem(f"{where}: built for another generation of its window (stale)")
+            else:
+                _check_chunk_texts(bytes(blob), texts, where, report)
 
 
 def _check_counters(env: Env, txn: Any, names: dict[int, str], max_id: int,

@@ -45,7 +45,7 @@ class Dictionary:
     the dtype needs no lock: Polars' categories are safe to add to from any thread.)
     """
 
-    __slots__ = ("_anchors", "dtype", "key_dtype", "lock", "memo", "size")
+    __slots__ = ("_anchors", "dtype", "key_dtype", "lock", "memo", "size", "stores")
 
     def __init__(self, dtype: pl.Categorical, memo: dict[str, Any] | None) -> None:
         self.dtype = dtype
@@ -56,6 +56,9 @@ class Dictionary:
         #: key values here): smaller than the data dictionary, so cheaper to add to, and
         #: not counted toward its size. Lives and dies with it, like the memo.
         self.key_dtype = pl.Categorical(pl.Categories.random())
+        #: Per store (and text epoch): its text codes' codes here (see
+        #: `fastaw.columnar`), valid exactly as long as the dictionary.
+        self.stores: dict[tuple[str, int], pl.Series] = {}
         # Polars frees a dictionary's texts (and reuses their codes) as soon as no column
         # of the dtype exists, even while the dtype object lives: an empty column keeps
         # the codes, and with them the memo, valid.

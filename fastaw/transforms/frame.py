@@ -267,10 +267,10 @@ def from_ipc(blob: bytes | memoryview) -> pl.DataFrame:
     copied out, so frames kept for later never hold a whole blob alive."""
     table = pa.ipc.open_file(pa.BufferReader(blob)).read_all()
     frame = stored(pl.DataFrame(pl.from_arrow(table)))
-    return frame.with_columns(_copied(frame, name) for name in ("id", "timestamp", "duration"))
+    return frame.with_columns(owned_column(frame, name) for name in ("id", "timestamp", "duration"))
 
 
-def _copied(frame: pl.DataFrame, name: str) -> pl.Expr:
+def owned_column(frame: pl.DataFrame, name: str) -> pl.Expr:
     """Column ``name`` in buffers of its own. Arithmetic writes new values but may pass a
     validity bitmap through as is, so a column with nulls goes through a wider type."""
     if frame[name].null_count():
