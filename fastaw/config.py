@@ -15,6 +15,7 @@ The file is ``<user config dir>/fastaw/config.toml`` (``config-testing.toml`` wi
     query_timeout = 30.0        # seconds before a query is stopped
     query_cache_mb = 700        # MB a query process keeps between queries (answers, windows)
     query_threads = 0           # statements of a query run at once (0: one per core, ≤ 4)
+    query_idle_release = 600.0  # seconds idle before a query process stops (0: never)
     map_size_gib = 1024         # address space reserved for the store (sparse)
     durability = "full"         # "full": fsync before answering a write; "process": no
                                 # fsync (survives a fastaw crash, not a power loss)
@@ -65,6 +66,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     query_timeout: float = 30.0
     query_cache_mb: int = 700
     query_threads: int = 0
+    query_idle_release: float = 600.0
     map_size_gib: int = 1024
     durability: Literal["full", "process"] = "full"
     custom_static: dict[str, str] = msgspec.field(default_factory=dict)
@@ -97,6 +99,7 @@ class _FileConfig(msgspec.Struct, forbid_unknown_fields=True):
     query_timeout: float | None = None
     query_cache_mb: int | None = None
     query_threads: int | None = None
+    query_idle_release: float | None = None
     map_size_gib: int | None = None
     durability: Literal["full", "process"] | None = None
     auth: _FileAuth | None = None
@@ -173,7 +176,7 @@ def load(flags: dict[str, Any]) -> Config:
     values: dict[str, Any] = {"testing": testing, "port": TESTING_PORT if testing else DEFAULT_PORT}
     for name in ("port", "data_dir", "workers", "webui", "cors", "cors_regex",
                  "require_force_delete", "query_workers", "query_timeout", "query_cache_mb",
-                 "query_threads", "map_size_gib",
+                 "query_threads", "query_idle_release", "map_size_gib",
                  "durability", "custom_static"):
         value = getattr(file, name)
         if value is not None:
@@ -209,6 +212,8 @@ def load(flags: dict[str, Any]) -> Config:
         raise ConfigError("query_cache_mb must be 0 or more")
     if config.query_threads < 0:
         raise ConfigError("query_threads must be 0 or more")
+    if not config.query_idle_release >= 0:  # (NaN too)
+        raise ConfigError("query_idle_release must be 0 or more seconds")
     return config
 
 

@@ -598,6 +598,8 @@ def test_config_file_keys_and_flags_override(tmp_path: Path, spawn: Spawn) -> No
     ('port = "x"\n', "port"),
     ("query_cache_mb = -1\n", "query_cache_mb must be 0 or more"),
     ("query_threads = -2\n", "query_threads must be 0 or more"),
+    ("query_idle_release = -1\n", "query_idle_release must be 0 or more seconds"),
+    ("query_idle_release = nan\n", "query_idle_release must be 0 or more seconds"),
 ])
 def test_bad_config_file_is_a_one_line_error(tmp_path: Path, spawn: Spawn, content: str,
                                              fragment: str) -> None:

@@ -174,3 +174,60 @@ def test_query_workers_return_freed_memory_and_use_an_arena_per_core(pool: Query
     assert settings.endswith(allocator_conf())
     assert allocator_conf().endswith(f"dirty_decay_ms:1000,muzzy_decay_ms:0,"
                                      f"narenas:{os.cpu_count()}")
+
+
+def _pid(reply: bytes) -> int:
+    return int(reply.rsplit(b" ", 1)[1])
+
+
+def _gone(pid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_an_idle_query_worker_stops_and_the_next_query_starts_one(tmp_path: Path) -> None:
+    Env(tmp_path / "store").close()
+    made = QueryPool(tmp_path / "store", 1 << 30, workers=1, timeout=30.0, idle_release=1.0)
+    made.target = sleepy
+
+    async def scenario() -> list[bytes]:
+        replies = [await made.run(["0"], [], None)]
+        await asyncio.sleep(0.5)  # less than idle_release: the same worker answers
+        replies.append(await made.run(["0"], [], None))
+        replies.append(await made.run(["1.5"], [], None))  # busy for longer than that
+        replies.append(await made.run(["0"], [], None))
+        await asyncio.sleep(2.0)
+        assert not made._slots[0].started
+        replies.append(await made.run(["0"], [], None))
+        return replies
+
+    try:
+        replies = asyncio.run(scenario())
+    finally:
+        made.close()
+    first, *same, last = [_pid(reply) for reply in replies]
+    assert same == [first] * 3 and last != first
+    assert _gone(first, within=10.0)
+
+
+def test_idle_release_zero_keeps_query_workers(tmp_path: Path) -> None:
+    Env(tmp_path / "store").close()
+    made = QueryPool(tmp_path / "store", 1 << 30, workers=1, timeout=30.0, idle_release=0)
+    made.target = sleepy
+
+    async def scenario() -> tuple[bytes, bytes]:
+        first = await made.run(["0"], [], None)
+        await asyncio.sleep(0.5)
+        return first, await made.run(["0"], [], None)
+
+    try:
+        first, second = asyncio.run(scenario())
+    finally:
+        made.close()
+    assert _pid(first) == _pid(second)

@@ -23,7 +23,8 @@ def pool_of(server: Server) -> QueryPool:
         config = server.config
         server.pool = QueryPool(server.data_dir, config.map_size, config.query_workers,
                                 config.query_timeout, cache_mb=config.query_cache_mb,
-                                threads=config.query_threads)
+                                threads=config.query_threads,
+                                idle_release=config.query_idle_release)
     pool: QueryPool = server.pool
     return pool
 
