@@ -38,7 +38,6 @@ from fastaw.storage import keys
 from fastaw.storage.chunks import Chunk, ChunkStore, NewChunk, WindowRows
 from fastaw.storage.texts import BLOCK, unpack_block
 from fastaw.transforms.dictionary import Dictionary, dictionary
-from fastaw.transforms.distinct import intern
 from fastaw.transforms.frame import (
     STORED_SCHEMA,
     Events,
@@ -59,6 +58,9 @@ FLUSH_BYTES: Final = 8 << 20
 #: busy desktop's window, AFK and browser events is ≈ 40 MB).
 FRAME_MEMORY: Final = 192 << 20
 INTERN_ROWS: Final = 250_000
+#: Texts whose codes `build_chunks` remembers (≈ 200 bytes each): window after window
+#: meets the same window titles again.
+RECENT_TEXTS: Final = 250_000
 MAX_PENDING: Final = 8
 _DATA_MARKER: Final = ',"data":'
 #: Arrow's own allocator (mimalloc) frees pages lazily (``MADV_FREE``): a process keeps
@@ -91,11 +93,23 @@ def rows_to_frame(key_list: list[bytes], value_list: list[bytes]) -> pl.DataFram
     return frame.cast(STORED_SCHEMA)  # type: ignore[arg-type]
 
 
+def _local_texts(data: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """The distinct texts of ``data`` and each row's position among them (by grouping:
+    interning them in a new Categorical costs twice as much)."""
+    groups = (pl.DataFrame({"data": data}).with_row_index("row")
+              .group_by("data").agg("row"))
+    pairs = groups.select(text=pl.int_range(pl.len(), dtype=pl.UInt32),
+                          row=pl.col("row")).explode("row")
+    position = pl.repeat(0, data.len(), dtype=pl.UInt32, eager=True).scatter(
+        pairs["row"], pairs["text"])
+    return groups["data"], position
+
+
 def new_chunk(num: int, window: int, generation: int, frame: pl.DataFrame,
               compression: IpcCompression = CHUNK_COMPRESSION) -> NewChunk:
     """The chunk of a window's stored-form frame: its distinct data texts and a blob of
     the number columns, each row's ``text`` its position among them."""
-    texts, position = intern(frame["data"])
+    texts, position = _local_texts(frame["data"])
     buffer = io.BytesIO()
     frame.select("id", "timestamp", "duration", text=position).write_ipc(
         buffer, compression=compression)
@@ -536,6 +550,7 @@ def build_chunks(store: ChunkStore, bucket_ids: Sequence[str] | None = None, *,
         changed += len(batch) - stored
         batch.clear()
 
+    store.texts.recent_limit = max(store.texts.recent_limit, RECENT_TEXTS)
     with ThreadPoolExecutor(1, thread_name_prefix="fastaw-chunk-rows") as prefetch:
         for (num, window), rows in _read_ahead(prefetch, store.window_rows, todo):
             frame = rows_to_frame(rows.keys, rows.values)

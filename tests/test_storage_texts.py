@@ -14,7 +14,7 @@ from fastaw.models import Bucket, Event, canonical_data
 from fastaw.storage import Env, Writer, keys
 from fastaw.storage.chunks import ChunkStore
 from fastaw.storage.maintenance import check
-from fastaw.storage.texts import BLOCK, TextTable, pack_block, unpack_block
+from fastaw.storage.texts import BLOCK, TextTable, digest, pack_block, unpack_block
 from fastaw.transforms.dictionary import query_dictionary
 
 DAY = 86_400 * 10**9
@@ -37,7 +37,7 @@ def test_codes_are_handed_out_once_and_keep_their_text(env: Env) -> None:
     assert again == [len(first), 5, len(first), len(first) - 1]
     assert table.count() == len(first) + 1
     with env.read() as txn:
-        assert table.known(txn, [first[0], b"absent"]) == [0, None]
+        assert table.known(txn, [first[0], b"absent"]) == [0, digest(b"absent")]
         epoch = table.epoch(txn)
     blocks: dict[int, list[bytes]] = {}
     assert table.read_blocks([0, 1], epoch,

@@ -213,25 +213,37 @@ class ChunkStore:
         return stored
 
     def _store(self, chunks: Sequence[NewChunk]) -> int:
+        every = [text for chunk in chunks for text in chunk.texts]
         with self.env.read() as txn:
-            seen = self.texts.epoch(txn)
-            hints: list[list[int | None] | None] = [
-                self.texts.known(txn, chunk.texts) for chunk in chunks]
-        stored = 0
+            seen = self.texts.epoch(txn), self.texts.next_code(txn)
+            found = self.texts.known(txn, every)
+        hints: list[list[int | bytes] | None] = []
+        start = 0
+        for chunk in chunks:
+            hints.append(found[start:start + len(chunk.texts)])
+            start += len(chunk.texts)
+        stored: list[tuple[NewChunk, list[int]]] = []
         with self.env.write() as txn:
-            current = self.texts.epoch(txn)
-            if current != seen:  # the table was dropped meanwhile: the hints mean nothing
+            current = self.texts.epoch(txn), self.texts.next_code(txn)
+            if current[0] != seen[0]:  # the table was dropped meanwhile: no hint holds
                 hints = [None] * len(chunks)
-            epoch = keys.u64(current)
+            keep = []
             for chunk, hint in zip(chunks, hints, strict=True):
-                wkey = keys.window_key(chunk.num, chunk.window)
-                raw = txn.get(wkey, db=self.env.windows)
-                if raw is None or keys.read_u64(raw) != chunk.generation:
-                    continue
-                codes = self.texts.codes(txn, chunk.texts, hint)
+                raw = txn.get(keys.window_key(chunk.num, chunk.window), db=self.env.windows)
+                if raw is not None and keys.read_u64(raw) == chunk.generation:
+                    keep.append((chunk, hint))
+            # no code assigned since the lookup (by another process): its misses are new
+            codes = self.texts.assign(txn, [chunk.texts for chunk, _ in keep],
+                                      [hint for _, hint in keep],
+                                      hints_complete=current == seen)
+            epoch = keys.u64(current[0])
+            for (chunk, _), chunk_codes in zip(keep, codes, strict=True):
                 head = (keys.u64(chunk.generation) + FORMAT + epoch
-                        + _COUNT.pack(len(codes)))
-                txn.put(wkey, head + struct.pack(f"<{len(codes)}I", *codes) + chunk.blob,
+                        + _COUNT.pack(len(chunk_codes)))
+                txn.put(keys.window_key(chunk.num, chunk.window),
+                        head + struct.pack(f"<{len(chunk_codes)}I", *chunk_codes) + chunk.blob,
                         db=self.env.chunks)
-                stored += 1
-        return stored
+                stored.append((chunk, chunk_codes))
+        for chunk, chunk_codes in stored:  # committed: their codes are for keeps
+            self.texts.remember(current[0], chunk.texts, chunk_codes)
+        return len(stored)

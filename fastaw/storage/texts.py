@@ -40,8 +40,11 @@ _EPOCH: Final = b"text_epoch"
 _COUNT: Final = struct.Struct("<I")
 
 
+_blake2b: Final = hashlib.blake2b
+
+
 def digest(text: bytes) -> bytes:
-    return hashlib.blake2b(text, digest_size=16).digest()
+    return _blake2b(text, digest_size=16).digest()
 
 
 def pack_block(texts: Sequence[bytes]) -> bytes:
@@ -66,40 +69,83 @@ class TextTable:
 
     def __init__(self, env: Env) -> None:
         self.env = env
+        #: How many texts' codes this process remembers (see `remember`); 0: none.
+        self.recent_limit = 0
+        self._recent: dict[bytes, int] = {}
+        self._recent_epoch: int | None = None
 
-    def known(self, txn: Any, texts: Iterable[bytes]) -> list[int | None]:
-        """The code of each text, None where it has none yet (any transaction)."""
-        out: list[int | None] = []
-        for text in texts:
-            raw = txn.get(digest(text), db=self.env.textcodes)
-            out.append(None if raw is None else keys.read_u32(bytes(raw)))
-        return out
+    def known(self, txn: Any, texts: Sequence[bytes]) -> list[int | bytes]:
+        """The code of each text, or where it has none yet its digest (any transaction).
+        Texts not remembered (`remember`) are looked up by digest, the distinct digests
+        in key order (neighbouring pages), in one call."""
+        recent = self._recent if self._recent_epoch == self.epoch(txn) else {}
+        out: list[int | bytes | None] = [recent.get(text) for text in texts] if recent \
+            else [None] * len(texts)
+        todo = [i for i, code in enumerate(out) if code is None]
+        if todo:
+            digests = [_blake2b(texts[i], digest_size=16).digest() for i in todo]
+            with txn.cursor(db=self.env.textcodes) as cursor:
+                found = dict(cursor.getmulti(sorted(set(digests))))
+            for i, key in zip(todo, digests, strict=True):
+                raw = found.get(key)
+                out[i] = key if raw is None else int.from_bytes(raw, "big")
+        return out  # type: ignore[return-value]  # (no None is left)
+
+    def remember(self, epoch: int, texts: Sequence[bytes], codes: Sequence[int]) -> None:
+        """Remember committed codes of texts (at most `recent_limit`; when full, start
+        over): building many chunks meets the same texts window after window, and a
+        dictionary lookup costs a tenth of a digest and a B-tree search."""
+        if self.recent_limit <= 0:
+            return
+        if self._recent_epoch != epoch or len(self._recent) + len(texts) > self.recent_limit:
+            self._recent = {}
+            self._recent_epoch = epoch
+        self._recent.update(zip(texts, codes, strict=True))
 
     def codes(self, txn: Any, texts: Sequence[bytes],
-              hint: Sequence[int | None] | None = None) -> list[int]:
-        """The code of each text, assigning new codes (in a write transaction) to texts
-        that have none. ``hint``: codes found earlier by `known` in another snapshot
-        (codes never change meaning, so only its Nones need looking up again)."""
-        out: list[int] = []
+              hint: Sequence[int | bytes] | None = None) -> list[int]:
+        """`assign` for one list of texts."""
+        return self.assign(txn, [texts], [hint])[0]
+
+    def assign(self, txn: Any, lists: Sequence[Sequence[bytes]],
+               hints: Sequence[Sequence[int | bytes] | None], *,
+               hints_complete: bool = False) -> list[list[int]]:
+        """The code of each text of each list, assigning new codes (in a write
+        transaction) to texts that have none; a text new to several lists gets one.
+
+        ``hints``: per list, what `known` found earlier: codes (they never change
+        meaning) and the digests of texts it found no code for, to be looked up again —
+        unless ``hints_complete``: no code was assigned since, so those texts are new."""
+        out: list[list[int]] = []
         added: list[bytes] = []
+        index: list[tuple[bytes, bytes]] = []
         first = next_code = self.next_code(txn)
         fresh: dict[bytes, int] = {}
-        for i, text in enumerate(texts):
-            code = None if hint is None else hint[i]
-            if code is None:
-                key = digest(text)
-                found = txn.get(key, db=self.env.textcodes)
-                if found is not None:
-                    code = keys.read_u32(bytes(found))
-                elif key in fresh:
-                    code = fresh[key]
-                else:
-                    code = fresh[key] = next_code
-                    next_code += 1
-                    added.append(text)
-                    txn.put(key, keys.u32(code), db=self.env.textcodes)
-            out.append(code)
+        for texts, hint in zip(lists, hints, strict=True):
+            codes: list[int] = []
+            for i, text in enumerate(texts):
+                known = None if hint is None else hint[i]
+                if isinstance(known, int):
+                    codes.append(known)
+                    continue
+                code = fresh.get(text)
+                if code is None:
+                    key = known or _blake2b(text, digest_size=16).digest()
+                    found = None if hints_complete and known is not None \
+                        else txn.get(key, db=self.env.textcodes)
+                    if found is not None:
+                        code = keys.read_u32(bytes(found))
+                    else:
+                        code = fresh[text] = next_code
+                        next_code += 1
+                        added.append(text)
+                        index.append((key, keys.u32(code)))
+                codes.append(code)
+            out.append(codes)
         if added:
+            index.sort()  # in key order: each B-tree page is visited once
+            with txn.cursor(db=self.env.textcodes) as cursor:
+                cursor.putmulti(index)
             self._append(txn, first, added)
             txn.put(_NEXT, keys.u64(next_code), db=self.env.meta)
         return out
