@@ -57,7 +57,11 @@ FLUSH_BYTES: Final = 8 << 20
 #: Decoded windows kept in a query worker's memory (≈ 30 bytes per event: a year of a
 #: busy desktop's window, AFK and browser events is ≈ 40 MB).
 FRAME_MEMORY: Final = 192 << 20
+#: Rows of text read from the store (no chunk) interned at once: text piles up.
 INTERN_ROWS: Final = 250_000
+#: Rows of chunks given dictionary codes at once (one lookup of their texts; more at once
+#: would hold more of a long read's columns twice).
+CODE_ROWS: Final = 1_000_000
 #: Texts whose codes `build_chunks` remembers (≈ 200 bytes each): window after window
 #: meets the same window titles again.
 RECENT_TEXTS: Final = 250_000
@@ -417,14 +421,15 @@ class ColumnSource:
                 self.frames.put(num, window, generations[window], piece)
                 out[window] = piece
 
-        rows = 0
+        rows = texts = 0
         for window, part in self._windows(num, windows, fresh, chunks):
             batch.append((window, part))
-            if isinstance(part, pl.DataFrame):  # text piles up: intern it a batch at a time
-                rows += part.height
-                if rows >= INTERN_ROWS:
-                    flush()
-                    rows = 0
+            rows += part.height
+            if isinstance(part, pl.DataFrame):
+                texts += part.height
+            if texts >= INTERN_ROWS or rows >= CODE_ROWS:
+                flush()
+                rows = texts = 0
         flush()
         return out
 
