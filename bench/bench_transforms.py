@@ -13,6 +13,7 @@ pipeline (Appendix A of spec/query.md, no browser buckets).
 from __future__ import annotations
 
 import random
+import struct
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +23,8 @@ import msgspec
 import polars as pl
 
 from fastaw import transforms as tf
+from fastaw.columnar import chunk_frame, new_chunk
+from fastaw.storage.chunks import Chunk
 from fastaw.transforms import frame
 
 S = 1_000_000_000
@@ -157,6 +160,10 @@ def bench(n: int) -> list[tuple[str, float]]:
     afk = afk_events(T0 - 3600 * S, end)
     lo, hi = T0, end
     clipped = tf.query_bucket_clip(window, lo, hi)
+    stored = frame.stored(window)
+    made = new_chunk(0, 0, 0, stored)
+    codes = struct.pack(f"<{len(made.texts)}I", *range(len(made.texts)))
+    chunk = Chunk(0, memoryview(codes), memoryview(made.blob))
     flooded = tf.flood(clipped)
     not_afk = tf.filter_keyvals(tf.flood(tf.query_bucket_clip(afk, lo, hi)), "status", ["not-afk"])
     active = tf.filter_period_intersect(flooded, not_afk)
@@ -186,7 +193,8 @@ def bench(n: int) -> list[tuple[str, float]]:
         ("sum_durations", lambda: tf.sum_durations(active)),
         ("split_url_events (5k urls)", lambda: tf.split_url_events(urls)),
         ("to_json_bytes", lambda: tf.to_json_bytes(active)),
-        ("to_ipc / from_ipc", lambda: frame.from_ipc(frame.to_ipc(window))),
+        ("new_chunk (chunk of a window)", lambda: new_chunk(0, 0, 0, stored)),
+        ("chunk_frame (its rows back)", lambda: chunk_frame(chunk)),
         ("fullDesktopQuery", lambda: full_desktop_query(window, afk, lo, hi)),
     ]  # fmt: skip
     return [(name, best(fn)) for name, fn in cases]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import gc
+import struct
+import sys
 import threading
 from pathlib import Path
 
-from fastaw.columnar import ColumnSource, new_chunk, rows_to_frame
+from fastaw.columnar import ColumnSource, chunk_frame, new_chunk, rows_to_frame
 from fastaw.models import Bucket, Event, canonical_data, render_event
 from fastaw.storage import Env, Writer, keys
-from fastaw.storage.chunks import ChunkStore
+from fastaw.storage.chunks import Chunk, ChunkStore
 from fastaw.transforms.dictionary import query_dictionary
-from fastaw.transforms.frame import to_ipc
 
 DATA = [
     {"app": "Google-chrome", "title": "Zürich — café 日本語 - Google Chrome"},
@@ -90,9 +92,8 @@ def test_chunks_of_another_format_are_rebuilt(env: Env, writer: Writer) -> None:
     store = ChunkStore(env)
     window = store.windows(bucket.num, 0, keys.window_of(10**12))[0]
     generation = store.window_rows(bucket.num, window).generation
-    wrong = rows_to_frame([], [])  # an older build: right generation, no FORMAT tag
-    with env.lmdb.begin(write=True) as txn:
-        txn.put(keys.window_key(bucket.num, window), keys.u64(generation) + to_ipc(wrong),
+    with env.lmdb.begin(write=True) as txn:  # an older build: right generation, old FORMAT
+        txn.put(keys.window_key(bucket.num, window), keys.u64(generation) + b"fc02 a blob",
                 db=env.chunks)
     assert store.chunk(bucket.num, window) is None
     source = ColumnSource(store, memory=0)
@@ -161,3 +162,20 @@ def test_closing_the_store_waits_for_a_chunk_write_in_flight(tmp_path: Path) -> 
         closing.start()
         closing.join(timeout=20)
         assert not closing.is_alive(), "closing the store hung"
+
+
+def test_frames_read_from_chunks_keep_no_reference_to_the_blob() -> None:
+    """The read maps the blob's buffers in place; what a query keeps (the number columns,
+    the codes) must not hold the blob alive."""
+    frame = rows_to_frame(
+        [keys.event_key(1, i * 1_000, i + 1) for i in range(3)],
+        [_value(i + 1, i * 1_000, 5, canonical_data(DATA[i % 2])) for i in range(3)])
+    made = new_chunk(1, 0, 0, frame)
+    blob, codes = bytes(made.blob), struct.pack(f"<{len(made.texts)}I", *range(7, 7 + len(made.texts)))
+    alone = sys.getrefcount(blob)
+    kept = chunk_frame(Chunk(0, memoryview(codes), memoryview(blob)))
+    gc.collect()
+    assert sys.getrefcount(blob) == alone
+    assert kept["id"].to_list() == [1, 2, 3] and kept["duration"].to_list() == [5, 5, 5]
+    texts = [made.texts[code - 7].decode() for code in kept["code"].to_list()]
+    assert texts == frame["data"].to_list()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import sys
 from typing import Any
 
 import msgspec
@@ -102,27 +101,6 @@ def test_empty_json() -> None:
     assert b"".join(frame.iter_json_bytes(frame.empty())) == b"[]"
 
 
-@settings(max_examples=50, deadline=None)
-@given(frames(), st.sampled_from(["uncompressed", "lz4", "zstd"]))
-def test_ipc_round_trip(df: pl.DataFrame, compression: frame.IpcCompression) -> None:
-    back = frame.from_ipc(frame.to_ipc(df, compression))
-    assert back.schema == frame.STORED_SCHEMA
-    assert frame.conform(back).equals(df)
-
-
-def test_frames_read_from_ipc_keep_no_reference_to_the_blob() -> None:
-    """The read maps the blob's buffers in place; what stays after interning (the number
-    columns, the dictionary codes) must not hold the blob alive."""
-    df = frame.conform(pl.DataFrame({"id": [1, None], "timestamp": [2, 3], "duration": [4, 5],
-                                     "data": ['{"a":1}', '{"b":"' + "x" * 50 + '"}']}))
-    blob = frame.to_ipc(df, "uncompressed")
-    alone = sys.getrefcount(blob)
-    kept = frame.conform(frame.from_ipc(blob))
-    gc.collect()
-    assert sys.getrefcount(blob) == alone
-    assert kept.equals(df)
-
-
 def test_conform_reorders_and_casts() -> None:
     df = pl.DataFrame({"data": ["{}"], "duration": [1], "timestamp": [2], "id": [None]})
     out = frame.conform(df)
@@ -151,7 +129,6 @@ def test_a_dictionary_keeps_its_codes_while_no_frame_uses_it() -> None:
     even after every frame of the dictionary is gone."""
     with query_dictionary(fresh=True) as dictionary:
         codes = pl.Series(["a", "b"]).cast(dictionary.dtype).to_physical().to_list()
-    import gc
 
     gc.collect()
     with query_dictionary() as again:

@@ -5,7 +5,7 @@ from fastaw.transforms.clip import query_bucket_clip
 from fastaw.transforms.errors import InvalidParameters, RegexCompileError, TransformError
 from fastaw.transforms.filters import exclude_keyvals, filter_keyvals, filter_keyvals_regex
 from fastaw.transforms.flood import flood
-from fastaw.transforms.frame import Events, empty, from_ipc, to_ipc, to_json_bytes
+from fastaw.transforms.frame import Events, empty, to_json_bytes
 from fastaw.transforms.grouping import chunk_events_by_key, merge_events_by_keys
 from fastaw.transforms.ordering import (
     concat,
@@ -32,7 +32,6 @@ __all__ = [
     "filter_keyvals_regex",
     "filter_period_intersect",
     "flood",
-    "from_ipc",
     "limit_events",
     "merge_events_by_keys",
     "period_union",
@@ -43,7 +42,6 @@ __all__ = [
     "split_url_events",
     "sum_durations",
     "tag",
-    "to_ipc",
     "to_json_bytes",
     "union_no_overlap",
 ]

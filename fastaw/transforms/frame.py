@@ -21,19 +21,17 @@ Transforms may add private helper columns while they work but always return exac
 these four columns in this order. Frames are immutable values: a transform never
 changes its input.
 
-Also here: the two encodings of a frame that leave the query engine — the query
-response JSON (`to_json_bytes`, aw-server-rust's exact bytes) and Arrow IPC
-(`to_ipc`/`from_ipc`, the sealed column chunks the store keeps).
+Also here: the encoding of a frame that leaves the query engine, the query response JSON
+(`to_json_bytes`, aw-server-rust's exact bytes). Column chunks are `fastaw.columnar`'s.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Sequence
-from typing import Final, Literal, TypeAlias
+from typing import Final, TypeAlias
 
 import polars as pl
-import pyarrow as pa
 
 from fastaw.timefmt import _TIMES_OF_DAY, NS_PER_DAY, NS_PER_SECOND, _date_prefix
 from fastaw.transforms.dictionary import data_dtype
@@ -48,8 +46,6 @@ STORED_SCHEMA: Final[dict[str, pl.DataType]] = {
     "data": pl.String(),
 }
 COLUMNS: Final = tuple(STORED_SCHEMA)
-
-IpcCompression: TypeAlias = Literal["uncompressed", "lz4", "zstd"]
 
 
 def nulls(n: int, dtype: pl.DataType | type[pl.DataType]) -> pl.Series:
@@ -247,27 +243,7 @@ def iter_json_bytes(frame: Events, rows: int = 65_536) -> Iterator[bytes]:
         yield head + _joined(json_fragments(frame.slice(offset, rows))) + tail
 
 
-# --- Arrow IPC ---------------------------------------------------------------------------------
-
-
-def to_ipc(frame: Events, compression: IpcCompression = "lz4") -> bytes:
-    """Arrow IPC file bytes of an events frame (a sealed column chunk)."""
-    buffer = io.BytesIO()
-    stored(frame).write_ipc(buffer, compression=compression)
-    return buffer.getvalue()
-
-
-def from_ipc(blob: bytes | memoryview) -> pl.DataFrame:
-    """The stored-form frame of `to_ipc` bytes (any Arrow IPC file with the contract
-    columns); `conform` makes it an events frame.
-
-    Read by pyarrow, which maps the uncompressed buffers in place (Polars' own reader copies
-    each one: a year of window chunks took 0.15 s instead of 0.015 s). Only the text column
-    goes on sharing ``blob``'s memory, until `conform` interns it: the number columns are
-    copied out, so frames kept for later never hold a whole blob alive."""
-    table = pa.ipc.open_file(pa.BufferReader(blob)).read_all()
-    frame = stored(pl.DataFrame(pl.from_arrow(table)))
-    return frame.with_columns(owned_column(frame, name) for name in ("id", "timestamp", "duration"))
+# --- buffers ---------------------------------------------------------------------------------
 
 
 def owned_column(frame: pl.DataFrame, name: str) -> pl.Expr:
