@@ -30,10 +30,10 @@ def test_codes_are_handed_out_once_and_keep_their_text(env: Env) -> None:
     table = TextTable(env)
     first = [f"text {i}".encode() for i in range(BLOCK + 10)]  # across a block boundary
     with env.write() as txn:
-        codes = table.codes(txn, first)
+        codes = table.assign(txn, [first], [None])[0]
     assert codes == list(range(len(first)))
     with env.write() as txn:  # known texts keep their codes; a repeat in one call is one
-        again = table.codes(txn, [b"new", first[5], b"new", first[-1]])
+        again = table.assign(txn, [[b"new", first[5], b"new", first[-1]]], [None])[0]
     assert again == [len(first), 5, len(first), len(first) - 1]
     assert table.count() == len(first) + 1
     with env.read() as txn:
@@ -48,12 +48,12 @@ def test_codes_are_handed_out_once_and_keep_their_text(env: Env) -> None:
 def test_dropping_the_table_starts_a_new_epoch(env: Env) -> None:
     table = TextTable(env)
     with env.write() as txn:
-        table.codes(txn, [b"a", b"b"])
+        table.assign(txn, [[b"a", b"b"]], [None])
         old = table.epoch(txn)
     with env.write() as txn:
         table.drop(txn)
         assert table.epoch(txn) != old
-        assert table.codes(txn, [b"b"]) == [0]  # codes start again
+        assert table.assign(txn, [[b"b"]], [None]) == [[0]]  # codes start again
     assert not table.read_blocks([0], old, lambda n, v: None)
 
 

@@ -134,7 +134,7 @@ def chunk_frame(chunk: Chunk) -> pl.DataFrame:
 
 def chunk_events(store: ChunkStore, chunk: Chunk) -> pl.DataFrame:
     """A stored chunk as a stored-form frame (``data`` text), its texts read from the
-    store's text table (for checks and tools; queries use `_StoreTexts`)."""
+    store's text table (for checks and tools; queries use `StoreTexts`)."""
     frame = chunk_frame(chunk)
     codes = frame["code"].unique().sort()
     texts: dict[int, list[bytes]] = {}

@@ -197,7 +197,7 @@ class ColumnSource:
             self._prefetch = ThreadPoolExecutor(1, thread_name_prefix="fastaw-prefetch")
         load = partial(self._load, chunks=chunks)
         for (_, window), loaded in read_ahead(self._prefetch, load,
-                                               [(num, window) for window in windows]):
+                                              [(num, window) for window in windows]):
             yield window, self._decode(num, window, loaded, fresh)
 
     def _intern(self, num: int, generations: dict[int, int], windows: list[int],
@@ -295,7 +295,7 @@ class ColumnSource:
 
 
 def read_ahead(prefetch: ThreadPoolExecutor, load: Callable[[int, int], T],
-                windows: list[tuple[int, int]]) -> Iterator[tuple[tuple[int, int], T]]:
+               windows: list[tuple[int, int]]) -> Iterator[tuple[tuple[int, int], T]]:
     """Each (bucket, window) with ``load(bucket, window)``, in order; the next one is
     loaded by ``prefetch``'s thread while the caller decodes this one (Polars releases the
     GIL, so reading rows and decoding them overlap)."""

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from fastaw.columnar.encoding import StaleTexts
 from fastaw.storage.chunks import ChunkStore
-from fastaw.storage.texts import BLOCK
+from fastaw.storage.texts import BLOCK, block_buffers
 from fastaw.transforms.dictionary import Dictionary, dictionary
 
 #: Arrow's own allocator (mimalloc) frees pages lazily (``MADV_FREE``): a process keeps
@@ -73,9 +73,8 @@ class StoreTexts:
         taken: dict[int, pa.Array] = {}
 
         def use(number: int, value: memoryview) -> None:
-            count = int.from_bytes(value[:4], "little")
-            texts = pa.StringArray.from_buffers(
-                count, pa.py_buffer(value[4:8 + 4 * count]), pa.py_buffer(value[8 + 4 * count:]))
+            count, offsets, data = block_buffers(value)
+            texts = pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
             taken[number] = pc.take(texts, within.slice(*where[number]), memory_pool=_POOL)
 
         if not self.store.texts.read_blocks(numbers, epoch, use) or len(taken) != len(numbers):

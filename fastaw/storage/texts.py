@@ -15,9 +15,10 @@ Layout (two sub-databases; everything is derived data, rebuilt with the chunks):
 Codes are handed out in order (``next_text`` in ``meta``) and never change meaning while
 the table lives, so a reader with an older snapshot simply knows fewer of them. Dropping
 the table (with every chunk) starts a new *epoch* (``text_epoch`` in ``meta``, random):
-chunks record the epoch of their codes, and texts are served only for the current one. A code is assigned in the same
-write transaction that stores the chunk using it (`TextTable.codes`). Two texts sharing a
-128-bit digest would share a code; the chance is ≈ n²/2¹²⁹ (10⁻²³ for 10⁸ texts).
+chunks record the epoch of their codes, and texts are served only for the current one. A
+code is assigned in the same write transaction that stores the chunk using it
+(`TextTable.assign`). Two texts sharing a 128-bit digest would share a code; the chance
+is ≈ n²/2¹²⁹ (10⁻²³ for 10⁸ texts).
 Texts are never deleted one by one: ``fastaw chunks --rebuild`` starts the table afresh.
 """
 
@@ -40,11 +41,9 @@ _EPOCH: Final = b"text_epoch"
 _COUNT: Final = struct.Struct("<I")
 
 
-_blake2b: Final = hashlib.blake2b
-
-
 def digest(text: bytes) -> bytes:
-    return _blake2b(text, digest_size=16).digest()
+    """The key of a text in ``textcodes``."""
+    return hashlib.blake2b(text, digest_size=16).digest()
 
 
 def pack_block(texts: Sequence[bytes]) -> bytes:
@@ -56,12 +55,19 @@ def pack_block(texts: Sequence[bytes]) -> bytes:
             + b"".join(texts))
 
 
+def block_buffers(block: memoryview) -> tuple[int, memoryview, memoryview]:
+    """A block value's parts: how many texts, their ``count + 1`` offsets (i32 LE) and
+    the text bytes — an Arrow string array's buffers."""
+    (count,) = _COUNT.unpack_from(block)
+    base = 4 + 4 * (count + 1)
+    return count, block[4:base], block[base:]
+
+
 def unpack_block(block: bytes) -> list[bytes]:
     """The texts of a block value, in code order."""
-    (count,) = _COUNT.unpack_from(block)
-    offsets = struct.unpack_from(f"<{count + 1}i", block, 4)
-    base = 4 + 4 * (count + 1)
-    return [block[base + a:base + b] for a, b in itertools.pairwise(offsets)]
+    count, offsets, data = block_buffers(memoryview(block))
+    ends = struct.unpack(f"<{count + 1}i", offsets)
+    return [bytes(data[a:b]) for a, b in itertools.pairwise(ends)]
 
 
 class TextTable:
@@ -83,7 +89,7 @@ class TextTable:
             else [None] * len(texts)
         todo = [i for i, code in enumerate(out) if code is None]
         if todo:
-            digests = [_blake2b(texts[i], digest_size=16).digest() for i in todo]
+            digests = [digest(texts[i]) for i in todo]
             with txn.cursor(db=self.env.textcodes) as cursor:
                 found = dict(cursor.getmulti(sorted(set(digests))))
             for i, key in zip(todo, digests, strict=True):
@@ -101,11 +107,6 @@ class TextTable:
             self._recent = {}
             self._recent_epoch = epoch
         self._recent.update(zip(texts, codes, strict=True))
-
-    def codes(self, txn: Any, texts: Sequence[bytes],
-              hint: Sequence[int | bytes] | None = None) -> list[int]:
-        """`assign` for one list of texts."""
-        return self.assign(txn, [texts], [hint])[0]
 
     def assign(self, txn: Any, lists: Sequence[Sequence[bytes]],
                hints: Sequence[Sequence[int | bytes] | None], *,
@@ -130,7 +131,7 @@ class TextTable:
                     continue
                 code = fresh.get(text)
                 if code is None:
-                    key = known or _blake2b(text, digest_size=16).digest()
+                    key = known or digest(text)
                     found = None if hints_complete and known is not None \
                         else txn.get(key, db=self.env.textcodes)
                     if found is not None:
