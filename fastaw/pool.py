@@ -178,8 +178,8 @@ class _Slot:
         self.cache_mb = cache_mb
         self.threads = threads
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
-        self.busy = False
-        #: The pending release of an idle process (see `QueryPool`'s ``idle_release``).
+        #: The pending release of the process while the slot is idle (`QueryPool.run`
+        #: cancels it when it takes the slot; see ``idle_release``).
         self.release: asyncio.TimerHandle | None = None
 
     @property
@@ -202,9 +202,15 @@ class _Slot:
             )
         return self._executor
 
+    def detach(self) -> concurrent.futures.ProcessPoolExecutor | None:
+        """Let go of the process (the next use starts a new one); the old one, to shut
+        down."""
+        executor, self._executor = self._executor, None
+        return executor
+
     def kill(self) -> None:
         """Kill this slot's process; the next use starts a fresh one."""
-        executor, self._executor = self._executor, None
+        executor = self.detach()
         if executor is None:
             return
         for process in list(getattr(executor, "_processes", {}).values()):
@@ -212,15 +218,9 @@ class _Slot:
         executor.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
-        executor, self._executor = self._executor, None
+        executor = self.detach()
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
-
-    def detach(self) -> concurrent.futures.ProcessPoolExecutor | None:
-        """Let go of the process (the next use starts a new one); the old one, to shut
-        down."""
-        executor, self._executor = self._executor, None
-        return executor
 
 
 class QueryPool:
@@ -268,7 +268,6 @@ class QueryPool:
     async def run(self, lines: list[str], timeperiods: list[str], name: str | None) -> bytes:
         idle = self._queue()
         slot = await idle.get()
-        slot.busy = True
         if slot.release is not None:
             slot.release.cancel()
         try:
@@ -290,7 +289,6 @@ class QueryPool:
                     "A query worker died (out of memory?); it was restarted"
                 ) from None
         finally:
-            slot.busy = False
             idle.put_nowait(slot)
             self._release_when_idle(slot)
         if status != 200:
@@ -310,8 +308,6 @@ class QueryPool:
 
         def release() -> None:
             slot.release = None
-            if slot.busy:
-                return
             executor = slot.detach()
             if executor is not None:
                 log.info("query worker idle for %g s: stopped", self.idle_release)
