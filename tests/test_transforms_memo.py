@@ -2,7 +2,7 @@
 
 Inside a query, per-text answers (``data[key]``, categorize per rule set, URL splits, merge
 keys, regex matches) are remembered by code and carried over to rewritten texts, for as
-long as the worker's dictionary lives. These properties run the dashboard's chains of
+long as the worker's dictionary lives (the values of keys only while the query runs). These properties run the dashboard's chains of
 transforms over several lists that share texts, inside one dictionary (so later lists
 find earlier answers, some carried, some partial, some from rewrites' fixed points), and
 compare every result with the same chain run without a memo (which the other test modules
@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastaw import transforms as tf
-from fastaw.transforms.dictionary import query_dictionary
+from fastaw.transforms.dictionary import PER_QUERY, query_dictionary
 from tests.reference_transforms import Ev
 from tests.strategies import canon, event_lists, from_frame, to_frame
 
@@ -98,7 +98,7 @@ def _run(chain: Chain, events: list[Ev]) -> list[tuple[int | None, int, int, str
 def test_memoized_answers_equal_fresh_ones(lists: list[list[Ev]], order: list[str]) -> None:
     fresh = {(name, i): _run(CHAINS[name], events)
              for name in CHAINS for i, events in enumerate(lists)}
-    with query_dictionary(fresh=True):
+    with query_dictionary(fresh=True) as first:
         for i, events in enumerate(lists):
             for name in order:
                 assert _run(CHAINS[name], events) == fresh[(name, i)], name
@@ -106,3 +106,28 @@ def test_memoized_answers_equal_fresh_ones(lists: list[list[Ev]], order: list[st
         for i, events in enumerate(lists):
             for name in order:
                 assert _run(CHAINS[name], events) == fresh[(name, i)], name
+        assert first.memo is not None
+    # the next query of the worker: the key values were let go, the answers were kept
+    assert not any(table.startswith(PER_QUERY) for table in first.memo)
+    with query_dictionary() as second:
+        assert second is first
+        for i, events in enumerate(reversed(lists)):
+            for name in reversed(order):
+                assert _run(CHAINS[name], events) == fresh[(name, len(lists) - 1 - i)], name
+
+
+def test_key_values_are_kept_only_while_the_query_runs() -> None:
+    events = [Ev(0, 5, {"app": "vim", "title": "a.py"}),
+              Ev(5, 5, {"app": "x", "title": "Docs"})]
+    with query_dictionary(fresh=True) as worker:
+        merged = _run(CHAINS["categorize, merge by app and title, then by app"], events)
+        assert worker.memo is not None
+        assert {"~key:app", "~key:title"} <= set(worker.memo)
+    kept = set(worker.memo)
+    assert not any(table.startswith(PER_QUERY) for table in kept)
+    assert {'merge:["app","title"]', 'merge:["app"]'} <= kept
+    with query_dictionary() as again:
+        assert again is worker
+        assert _run(CHAINS["categorize, merge by app and title, then by app"], events) == merged
+        # everything this chain needs was kept: no key value was looked up again
+        assert not any(table.startswith(PER_QUERY) for table in worker.memo)

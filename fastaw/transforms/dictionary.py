@@ -27,12 +27,18 @@ from typing import Any, Final
 import polars as pl
 
 #: By default, a worker dictionary holding more texts than this is dropped when its query
-#: ends (a year of a busy desktop's history is ≈ 650k texts, ≈ 300 MB with the memo);
+#: ends (a year of a busy desktop's history is ≈ 650k texts, ≈ 210 MB with the memo);
 #: `limit_texts` sets another limit (the server's ``query_cache_mb``).
 TEXT_LIMIT: Final = 1_000_000
-#: Memory a worker dictionary takes per text, memo included (measured: a year of a busy
-#: desktop's history ≈ 480 bytes, ten years ≈ 520).
-BYTES_PER_TEXT: Final = 512
+#: Memory a worker dictionary keeps per text between queries, memo included (measured: a
+#: year of a busy desktop's history, 653k texts, ≈ 330 bytes).
+BYTES_PER_TEXT: Final = 350
+#: Memo tables whose name starts with this are kept only while a query runs. The values of
+#: keys per text (`fastaw.transforms.distinct.DistinctData.values`) are the large ones —
+#: after a year's dashboard query, ≈ 110 MB, mostly titles and URLs — and a repeated
+#: query needs only what was worked out from them (merge keys, filters, rewrites), which
+#: is kept.
+PER_QUERY: Final = "~"
 
 
 class Dictionary:
@@ -63,6 +69,13 @@ class Dictionary:
         # of the dtype exists, even while the dtype object lives: an empty column keeps
         # the codes, and with them the memo, valid.
         self._anchors = [pl.Series("anchor", [], dtype=t) for t in (dtype, self.key_dtype)]
+
+    def forget_per_query(self) -> None:
+        """Drop the memo tables kept only while a query runs (`PER_QUERY`)."""
+        if self.memo is not None:
+            with self.lock:
+                for table in [t for t in self.memo if t.startswith(PER_QUERY)]:
+                    del self.memo[table]
 
     def saw(self, codes: pl.Series) -> None:
         """Note the largest of ``codes`` (for the size limit)."""
@@ -107,6 +120,8 @@ def query_dictionary(fresh: bool = False) -> Iterator[Dictionary]:
         yield _worker
     finally:
         _CURRENT.reset(token)
+        if _worker is not None:
+            _worker.forget_per_query()
         if _worker is not None and _worker.size > _limit:
             # let it go now rather than at the next query: a ten-year query leaves a
             # dictionary of several GB, which nothing would use again

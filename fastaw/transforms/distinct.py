@@ -7,13 +7,16 @@ code (a lookup table indexed by code, gathered by the rows' codes). A year of wi
 events has ~10⁶ rows but ~10⁵ distinct texts, and the answers are pure functions of the
 text, so inside a query they are memoized by code for as long as the dictionary lives:
 
-* ``key:<k>`` — the canonical text of ``data[k]`` (`DistinctData.values`);
+* ``~key:<k>`` — the canonical text of ``data[k]`` (`DistinctData.values`), and ``~all``
+  — whether every key of the text is known. These are kept only while the query runs
+  (`fastaw.transforms.dictionary.PER_QUERY`): they are large, and a repeated query needs
+  only the answers below, which were worked out from them;
 * ``map:<name>`` — the code of the text a named rewrite turns the text into
   (`DistinctData.remap`: categorize with a given rule set, split_url_events);
 * other named answers (`DistinctData.memoized`): the merge key of given keys, whether a
   regex matches ``data[key]``, whether ``data[key]`` is one of given values.
 
-A rewrite that only sets some keys (``changed``) carries the ``key:`` answers of every
+A rewrite that only sets some keys (``changed``) carries the ``~key:`` answers of every
 other key over to the new texts, so after categorize the merges find ``app`` and ``title``
 already known. A new text the rewrite declares a *fixed point* (``fixed``: rewriting it
 again gives it back unchanged) is remembered as mapping to itself, so a second
@@ -28,7 +31,7 @@ from typing import Any, Final, NamedTuple, TypeVar
 import msgspec
 import polars as pl
 
-from fastaw.transforms.dictionary import dictionary
+from fastaw.transforms.dictionary import PER_QUERY, dictionary
 from fastaw.transforms.frame import nulls
 from fastaw.transforms.jsondata import (
     MAX_KEYS,
@@ -42,6 +45,9 @@ from fastaw.transforms.jsondata import (
 
 T = TypeVar("T")
 
+#: Memo tables of key values, and of whether all keys of a text are known (per query).
+_KEY: Final = PER_QUERY + "key:"
+_ALL: Final = PER_QUERY + "all"
 #: Memo value of a missing key (no canonical JSON text holds a raw NUL); null = not known.
 _ABSENT: Final = "\x00"
 _objects_decoder: Final = msgspec.json.Decoder(list[dict[str, Any]])
@@ -131,7 +137,7 @@ class DistinctData:
         wanted = list(dict.fromkeys(keys))
         if self.memo is None:
             return key_value_texts(self.distinct, wanted)
-        done = self._recall("all", pl.Boolean()).fill_null(False)
+        done = self._recall(_ALL, pl.Boolean()).fill_null(False)
         known = {key: self._known(key, done) for key in wanted}
         todo = [key for key in wanted if known[key].null_count()]
         if todo:
@@ -141,7 +147,7 @@ class DistinctData:
             codes = self.distinct_codes.filter(need)
             fresh = key_value_texts(self.distinct.filter(need), todo)
             for key in todo:
-                self._remember("key:" + key, codes, fresh[key].fill_null(_ABSENT))
+                self._remember(_KEY + key, codes, fresh[key].fill_null(_ABSENT))
                 known[key] = self._known(key, done)
         return {key: known[key].replace(_ABSENT, None) for key in wanted}
 
@@ -158,7 +164,7 @@ class DistinctData:
             if every is None:
                 return sorted({k for o in self.objects for k in o})
             return sorted(k for k, v in every.items() if v.null_count() < v.len())
-        done = self._recall("all", pl.Boolean()).fill_null(False)
+        done = self._recall(_ALL, pl.Boolean()).fill_null(False)
         if not done.all():
             need = ~done
             codes, texts = self.distinct_codes.filter(need), self.distinct.filter(need)
@@ -166,25 +172,25 @@ class DistinctData:
             if len(names) <= MAX_KEYS:
                 found = {k: v.filter(need) for k, v in self.values(names).items()}
                 complete = only_keys(texts, found)
-                self._remember("all", codes.filter(complete), complete.filter(complete))
+                self._remember(_ALL, codes.filter(complete), complete.filter(complete))
                 codes, texts = codes.filter(~complete), texts.filter(~complete)
             if texts.len():
                 every = all_key_value_texts(texts)
                 if every is None:  # too many different keys to memoize them all
                     return sorted({k for o in self.objects for k in o})
                 for key, values in every.items():
-                    self._remember("key:" + key, codes, values.fill_null(_ABSENT))
-                self._remember("all", codes, pl.repeat(True, codes.len(), eager=True))
+                    self._remember(_KEY + key, codes, values.fill_null(_ABSENT))
+                self._remember(_ALL, codes, pl.repeat(True, codes.len(), eager=True))
         with self._lock:
-            names = [t.removeprefix("key:") for t in self.memo if t.startswith("key:")]
+            names = [t.removeprefix(_KEY) for t in self.memo if t.startswith(_KEY)]
         return sorted(k for k in names
-                      if (self._recall("key:" + k, pl.String()).fill_null(_ABSENT)
+                      if (self._recall(_KEY + k, pl.String()).fill_null(_ABSENT)
                           != _ABSENT).any())
 
     def _known(self, key: str, done: pl.Series) -> pl.Series:
         """Memoized texts of ``data[key]``; `_ABSENT` where every key of the text is known
         but this one is not among them; null where not known yet."""
-        memo = self._recall("key:" + key, pl.String())
+        memo = self._recall(_KEY + key, pl.String())
         absent = pl.repeat(_ABSENT, memo.len(), dtype=pl.String, eager=True)
         return memo.zip_with(memo.is_not_null() | ~done, absent)
 
@@ -277,14 +283,14 @@ class DistinctData:
         if new.len() == 0:
             return
         with self._lock:
-            for table in [t for t in self.memo if t.startswith("key:")]:
-                if table.removeprefix("key:") in changed:
+            for table in [t for t in self.memo if t.startswith(_KEY)]:
+                if table.removeprefix(_KEY) in changed:
                     continue
                 values = _gather(self.memo[table], old)
                 got = values.is_not_null()
                 self._remember(table, new.filter(got), values.filter(got))
         for key, values in known.items():
-            self._remember("key:" + key, new, values.filter(moved).fill_null(_ABSENT))
+            self._remember(_KEY + key, new, values.filter(moved).fill_null(_ABSENT))
 
     def _recall(self, table: str, dtype: pl.DataType) -> pl.Series:
         """The memo ``table``'s entry per distinct code (null = not known)."""
