@@ -45,24 +45,27 @@ def flood(events: Events) -> Events:
             PULSETIME_NS,
         )
         return from_pieces(ordered, pieces)
-    runs = _runs(ordered.with_columns(_end=pl.col("timestamp") + pl.col("duration")))
+    runs = _runs(ordered)
     ts = pl.col("timestamp")
     end = pl.col("_end")
     gap = ts.shift(-1) - end
     half = pl.when((gap >= 0) & (gap < PULSETIME_NS)).then(gap // 2).otherwise(0)
     return (
-        runs.with_columns(_half=half)
+        runs.lazy()
+        .with_columns(_half=half)
         .with_columns(
             timestamp=ts - pl.col("_half").shift(1).fill_null(0),
             _end=end + pl.col("_half"),
         )
         .with_columns(duration=end - ts)
         .select(COLUMNS)
+        .collect()
     )
 
 
 def _runs(ordered: pl.DataFrame) -> pl.DataFrame:
-    """Collapse equal-data runs: (id, timestamp, data) of the first event, max ``_end``.
+    """Collapse the equal-data runs of ``ordered`` (sorted events): (id, timestamp, data)
+    of the first event, max end as ``_end``.
 
     A run continues while the data is unchanged and ``start - max(end so far in the run)``
     is under 5 s. The exact "max so far" is a *segmented* cum_max; most lists never need
@@ -74,21 +77,28 @@ def _runs(ordered: pl.DataFrame) -> pl.DataFrame:
     reach = end.cum_max().shift(1)
     new = ~same | (ts - reach >= PULSETIME_NS).fill_null(True)
     sure = new | (ts - end.shift(1) < PULSETIME_NS)
-    marked = ordered.with_columns(_new=new, _sure=sure, _reach=reach, _max=end.cum_max())
+    marked = ordered.lazy().with_columns(_end=pl.col("timestamp") + pl.col("duration"))
+    marked = marked.with_columns(_new=new, _sure=sure, _reach=reach, _max=end.cum_max())
     first = pl.col("_new")
     last = first.shift(-1).fill_null(True)
     # a run's max end is the global running max at its last row, unless that value was
     # already reached before the run started (then an earlier event covers the run)
     covered = (pl.col("_max") <= pl.col("_reach").fill_null(pl.col("_max") - 1)) & ~(first & last)
     marked = marked.with_columns(_first=first, _last=last, _covered=covered)
-    if marked.select(pl.col("_sure").all() & ~(pl.col("_covered") & last).any()).item():
-        runs = marked.filter("_first").select("id", "timestamp", "data", "_end", "_last")
+    # the common path's three results in one lazy pass: no wide marked frame is made
+    fast, runs, ends = pl.collect_all([
+        marked.select(pl.col("_sure").all() & ~(pl.col("_covered") & last).any()),
         # a run of one event ends where it does (most runs); a longer one at its last
         # event's running max
-        ends = marked.select(pl.col("_max").filter(last & ~first)).to_series()
-        if ends.len():
-            runs = runs.with_columns(_end=runs["_end"].scatter((~runs["_last"]).arg_true(), ends))
+        marked.filter("_first").select("id", "timestamp", "data", "_end", "_last"),
+        marked.select(pl.col("_max").filter(last & ~first)),
+    ])
+    if fast.item():
+        if ends.height:
+            runs = runs.with_columns(
+                _end=runs["_end"].scatter((~runs["_last"]).arg_true(), ends.to_series()))
         return runs.drop("_last")
+    ordered = ordered.with_columns(_end=pl.col("timestamp") + pl.col("duration"))
     # exact path: lift block b (then run r) to the disjoint Int128 range b·2⁶⁴ ± 2⁶³ so
     # one global cum_max never crosses a boundary
     block = (~same).cum_sum().cast(pl.Int128) * _BLOCK

@@ -102,12 +102,15 @@ def filter_period_intersect(events: Events, filters: Events) -> Events:
     more = more.with_columns(
         _fs=f_start.gather(j), _fe=f_end.gather(j), _cur=pl.max_horizontal(ts, reach.gather(j - 1))
     ).filter(emits)
+    # lazily: only the output's columns of the kept rows are ever made, not a wide copy
     first = frame["_lo"].clip(upper_bound=m - 1)
-    firsts = frame.with_columns(_cur=ts, _fs=f_start.gather(first), _fe=f_end.gather(first))
+    firsts = frame.lazy().with_columns(
+        _cur=ts, _fs=f_start.gather(first), _fe=f_end.gather(first))
     if more.height == 0:
-        return firsts.filter((lo <= hi) & emits).select(*piece, "id", "data").select(COLUMNS)
+        return firsts.filter((lo <= hi) & emits).select(*piece, "id", "data").select(
+            COLUMNS).collect()
     firsts = firsts.with_row_index("_e").filter((lo <= hi) & emits)
-    return _merged_in(firsts.select(*piece, "id", "data", "_e"),
+    return _merged_in(firsts.select(*piece, "id", "data", "_e").collect(),
                       more.select(*piece, "id", "data", "_e", (pl.col("_j") - lo).alias("_k")))
 
 
