@@ -98,18 +98,17 @@ def _runs(ordered: pl.DataFrame) -> pl.DataFrame:
             runs = runs.with_columns(
                 _end=runs["_end"].scatter((~runs["_last"]).arg_true(), ends.to_series()))
         return runs.drop("_last")
-    ordered = ordered.with_columns(_end=pl.col("timestamp") + pl.col("duration"))
     # exact path: lift block b (then run r) to the disjoint Int128 range b·2⁶⁴ ± 2⁶³ so
     # one global cum_max never crosses a boundary
     block = (~same).cum_sum().cast(pl.Int128) * _BLOCK
     before = (block + end).cum_max().shift(1)
     run = pl.col("_run")
     lifted = run.cast(pl.Int128) * _BLOCK
-    marked = ordered.with_columns(
+    exact = ordered.with_columns(_end=pl.col("timestamp") + pl.col("duration")).with_columns(
         _run=((block + ts - before >= PULSETIME_NS).fill_null(True)).cum_sum()
     )
-    firsts = marked.filter(run != run.shift(1).fill_null(-1)).select("id", "timestamp", "data")
-    lasts = marked.select(
+    firsts = exact.filter(run != run.shift(1).fill_null(-1)).select("id", "timestamp", "data")
+    lasts = exact.select(
         ((lifted + end).cum_max() - lifted).cast(pl.Int64).alias("_end"),
         (run != run.shift(-1).fill_null(-1)).alias("_last"),
     ).filter("_last")
