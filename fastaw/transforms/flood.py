@@ -11,7 +11,7 @@ from typing import Final
 
 import polars as pl
 
-from fastaw.transforms.frame import COLUMNS, Events
+from fastaw.transforms.frame import COLUMNS, IN_MEMORY, Events
 from fastaw.transforms.loops import flood_loop
 from fastaw.transforms.ordering import sort_by_timestamp
 from fastaw.transforms.periods import _has_negative, from_pieces
@@ -59,7 +59,7 @@ def flood(events: Events) -> Events:
         )
         .with_columns(duration=end - ts)
         .select(COLUMNS)
-        .collect()
+        .collect(engine=IN_MEMORY)
     )
 
 
@@ -86,7 +86,7 @@ def _runs(ordered: pl.DataFrame) -> pl.DataFrame:
     covered = (pl.col("_max") <= pl.col("_reach").fill_null(pl.col("_max") - 1)) & ~(first & last)
     marked = marked.with_columns(_first=first, _last=last, _covered=covered)
     # the common path's three results in one lazy pass: no wide marked frame is made
-    fast, runs, ends = pl.collect_all([
+    fast, runs, ends = pl.collect_all(engine=IN_MEMORY, lazy_frames=[
         marked.select(pl.col("_sure").all() & ~(pl.col("_covered") & last).any()),
         # a run of one event ends where it does (most runs); a longer one at its last
         # event's running max

@@ -11,7 +11,7 @@ from typing import Final
 
 import polars as pl
 
-from fastaw.transforms.frame import COLUMNS, Events, data_literal, empty, nulls
+from fastaw.transforms.frame import COLUMNS, IN_MEMORY, Events, data_literal, empty, nulls
 from fastaw.transforms.loops import Pieces, intersect_loop, union_loop, union_no_overlap_loop
 from fastaw.transforms.ordering import sort_by_timestamp
 
@@ -108,9 +108,9 @@ def filter_period_intersect(events: Events, filters: Events) -> Events:
         _cur=ts, _fs=f_start.gather(first), _fe=f_end.gather(first))
     if more.height == 0:
         return firsts.filter((lo <= hi) & emits).select(*piece, "id", "data").select(
-            COLUMNS).collect()
+            COLUMNS).collect(engine=IN_MEMORY)
     firsts = firsts.with_row_index("_e").filter((lo <= hi) & emits)
-    return _merged_in(firsts.select(*piece, "id", "data", "_e").collect(),
+    return _merged_in(firsts.select(*piece, "id", "data", "_e").collect(engine=IN_MEMORY),
                       more.select(*piece, "id", "data", "_e", (pl.col("_j") - lo).alias("_k")))
 
 
