@@ -178,12 +178,13 @@ def _key_text(v: str) -> str:
 def merge_events_by_keys(events: Sequence[Ev], keys: Sequence[str]) -> list[Ev]:
     if not keys:
         return []
-    groups: dict[str, Ev] = {}
+    groups: dict[tuple[str, ...], Ev] = {}
     for e in events:
         if not all(k in e.data for k in keys):
             continue
-        # type-tagged key: JSON-typed equality (1 != 1.0) per key, joined like Rust
-        k = ".".join(_typed_text(e.data[k]) for k in keys)
+        # type-tagged key: JSON-typed equality (1 != 1.0) per key; a tuple, where Rust
+        # joins the texts with "." (and so merges (1, 5.5) with (1.5, 5))
+        k = tuple(_typed_text(e.data[k]) for k in keys)
         if k in groups:
             g = groups[k]
             groups[k] = replace(g, dur=g.dur + e.dur)

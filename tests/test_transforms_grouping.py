@@ -117,8 +117,12 @@ class TestMergeChunk:
     def test_merge_int_float_and_collisions(self, impl: Any) -> None:
         evs = [ev(0, 1, {"n": 1}), ev(1, 1, {"n": 1.0}), ev(2, 1, {"n": "1"})]
         assert len(run(impl, "merge_events_by_keys", evs, ["n"])) == 3
+        # Rust joins the value texts with "." and merges these two ("1.5.2"); fastaw does not
         evs = [ev(0, 1, {"a": 1.5, "b": 2}), ev(1, 1, {"a": 1, "b": 5.2})]
-        assert len(run(impl, "merge_events_by_keys", evs, ["a", "b"])) == 1
+        assert len(run(impl, "merge_events_by_keys", evs, ["a", "b"])) == 2
+        evs = [ev(0, 1, {"a": "x,y", "b": "z"}), ev(1, 1, {"a": "x", "b": "y,z"}),
+               ev(2, 1, {"a": [1, 2], "b": 3}), ev(3, 1, {"a": 1, "b": [2, 3]})]
+        assert len(run(impl, "merge_events_by_keys", evs, ["a", "b"])) == 4
 
     def test_query2_categories(self, impl: Any) -> None:
         evs = [ev(0, 1, {"label": "test", "$category": ["test"]})]

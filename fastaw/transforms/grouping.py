@@ -39,9 +39,12 @@ def merge_events_by_keys(events: Events, keys: Sequence[str]) -> Events:
 
     def key_codes(part: DistinctData) -> pl.Series:
         # number the merge key texts by interning them (in the merge keys' dictionary when
-        # the numbers are memoized, else in a scratch one); rows then group on that integer
+        # the numbers are memoized, else in a scratch one); rows then group on that integer.
+        # The value texts are joined by a comma, which no JSON value holds outside its
+        # brackets or quotes: every key text stands for one tuple of values. (Rust joins
+        # them with ".", so (1, 5.5) and (1.5, 5) both become "1.5.5", one group.)
         values = part.values(keys)
-        merge_key = pl.select(pl.concat_str([values[k] for k in keys], separator=".")).to_series()
+        merge_key = pl.select(pl.concat_str([values[k] for k in keys], separator=",")).to_series()
         codes = merge_key.cast(dictionary().key_dtype).to_physical() if part.memo is not None \
             else intern(merge_key)[1]
         return codes.fill_null(_NO_KEY)
