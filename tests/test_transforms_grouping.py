@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import tests.reference_transforms as ref
 from fastaw import transforms as tf
+from fastaw.transforms.dictionary import query_dictionary
 from tests.reference_transforms import Ev
 from tests.strategies import canon, event_lists, from_frame, keys, to_frame, values
 from tests.test_transforms_periods import IDS, T0, S, ev, spans, vec1
@@ -282,3 +283,17 @@ def test_sorts_of_ordered_lists_match_reference(events: list[Ev], order: str) ->
 
 def test_sort_via_vec1_helper() -> None:
     assert vec1(tf.sort_by_timestamp)([ev(1, 1), ev(0, 1)]) == [ev(0, 1), ev(1, 1)]
+
+
+def test_a_group_named_like_the_data_adds_no_text_to_the_dictionary() -> None:
+    # the merge key of a group is the canonical object of its keys' values: for events
+    # whose data holds just those keys, a text the query's dictionary already has
+    events = [Ev(0, S, {"app": "vim", "title": "a.py"}), Ev(S, S, {"app": "x", "title": "Docs"}),
+              Ev(2 * S, S, {"app": "vim", "title": "a.py"})]
+    with query_dictionary(fresh=True) as current:
+        frame = to_frame(events)
+        merged = tf.merge_events_by_keys(frame, ["title", "app"])
+        assert [e.dur for e in from_frame(merged)] == [2 * S, S]
+        assert current.size == 2
+        tf.merge_events_by_keys(frame, ["app"])  # {"app":"vim"}, {"app":"x"}: two new texts
+        assert current.size == 4

@@ -51,24 +51,20 @@ class Dictionary:
     the dtype needs no lock: Polars' categories are safe to add to from any thread.)
     """
 
-    __slots__ = ("_anchors", "dtype", "key_dtype", "lock", "memo", "size", "stores")
+    __slots__ = ("_anchor", "dtype", "lock", "memo", "size", "stores")
 
     def __init__(self, dtype: pl.Categorical, memo: dict[str, Any] | None) -> None:
         self.dtype = dtype
         self.memo = memo
         self.size = 0
         self.lock = threading.RLock()
-        #: The merge keys' own dictionary (`merge_events_by_keys` numbers the texts of its
-        #: key values here): smaller than the data dictionary, so cheaper to add to, and
-        #: not counted toward its size. Lives and dies with it, like the memo.
-        self.key_dtype = pl.Categorical(pl.Categories.random())
         #: Per store (and text epoch): its text codes' codes here (see
         #: `fastaw.columnar`), valid exactly as long as the dictionary.
         self.stores: dict[tuple[str, int], pl.Series] = {}
         # Polars frees a dictionary's texts (and reuses their codes) as soon as no column
         # of the dtype exists, even while the dtype object lives: an empty column keeps
         # the codes, and with them the memo, valid.
-        self._anchors = [pl.Series("anchor", [], dtype=t) for t in (dtype, self.key_dtype)]
+        self._anchor = pl.Series("anchor", [], dtype=dtype)
 
     def forget_per_query(self) -> None:
         """Drop the memo tables kept only while a query runs (`PER_QUERY`)."""
@@ -78,9 +74,9 @@ class Dictionary:
                     del self.memo[table]
 
     def saw(self, codes: pl.Series) -> None:
-        """Note the largest of ``codes`` (for the size limit)."""
-        if codes.len():
-            top = codes.max()
+        """Note the largest of ``codes`` (for the size limit; nulls are no codes)."""
+        top = codes.max()
+        if top is not None:
             assert isinstance(top, int)
             with self.lock:
                 self.size = max(self.size, top + 1)

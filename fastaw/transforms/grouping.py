@@ -38,15 +38,21 @@ def merge_events_by_keys(events: Events, keys: Sequence[str]) -> Events:
     dd = DistinctData(events["data"])
 
     def key_codes(part: DistinctData) -> pl.Series:
-        # number the merge key texts by interning them (in the merge keys' dictionary when
-        # the numbers are memoized, else in a scratch one); rows then group on that integer.
-        # The value texts are joined by a comma, which no JSON value holds outside its
-        # brackets or quotes: every key text stands for one tuple of values. (Rust joins
-        # them with ".", so (1, 5.5) and (1.5, 5) both become "1.5.5", one group.)
+        # A group is a tuple of values, named by the canonical JSON object of the keys and
+        # their values (keys sorted): ``{"app":"vim","title":"a.py"}``. Numbered by
+        # interning it in the data dictionary when the numbers are memoized — where the
+        # object is a data text already (merging window events by app and title) this adds
+        # nothing — else in a scratch dictionary; rows then group on that integer.
         values = part.values(keys)
-        merge_key = pl.select(pl.concat_str([values[k] for k in keys], separator=",")).to_series()
-        codes = merge_key.cast(dictionary().key_dtype).to_physical() if part.memo is not None \
-            else intern(merge_key)[1]
+        members: list[pl.Expr | pl.Series] = []
+        for i, key in enumerate(sorted(set(keys))):
+            members += [pl.lit(("," if i else "{") + encode(key) + ":"), values[key]]
+        merge_key = pl.select(pl.concat_str([*members, pl.lit("}")])).to_series()
+        if part.memo is None:
+            return intern(merge_key)[1].fill_null(_NO_KEY)
+        current = dictionary()
+        codes = merge_key.cast(current.dtype).to_physical()
+        current.saw(codes)  # (new texts count toward the dictionary's size)
         return codes.fill_null(_NO_KEY)
 
     key_code = dd.memoized_rows("merge:" + encode(list(keys)), key_codes, pl.UInt32())
