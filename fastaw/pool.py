@@ -65,7 +65,7 @@ def cache_budget(cache_mb: int) -> tuple[int, int]:
     """How a query process splits ``query_cache_mb`` between what it keeps across queries:
     (texts of its data dictionary, with their per-text answers; bytes of recently read
     windows). 70 % / 30 %: the default 700 MB keeps ≈ 1.4M texts (a year of a busy
-    desktop's history is ≈ 650k) and ≈ 210 MB of windows (a year ≈ 35 MB)."""
+    desktop's history is ≈ 790k) and ≈ 210 MB of windows (a year ≈ 35 MB)."""
     from fastaw.transforms.dictionary import BYTES_PER_TEXT  # (Polars: query processes only)
 
     budget = max(0, cache_mb) << 20
@@ -300,7 +300,7 @@ class QueryPool:
         """Stop the slot's process once it has been idle for ``idle_release`` seconds.
 
         A process keeps what its last queries read and worked out (up to
-        ``query_cache_mb``, ≈ 330 MB after a year's dashboard query) so that queries
+        ``query_cache_mb``, ≈ 300 MB after a year's dashboard query) so that queries
         asked again answer fast; a server left alone gives all of it back. The next query
         starts a new process (≈ 0.5 s) and reads afresh."""
         if self.idle_release <= 0:

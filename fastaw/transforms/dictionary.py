@@ -27,11 +27,12 @@ from typing import Any, Final
 import polars as pl
 
 #: By default, a worker dictionary holding more texts than this is dropped when its query
-#: ends (a year of a busy desktop's history is ≈ 650k texts, ≈ 210 MB with the memo);
+#: ends (a year of a busy desktop's history is ≈ 790k texts, ≈ 180 MB with the memo);
 #: `limit_texts` sets another limit (the server's ``query_cache_mb``).
 TEXT_LIMIT: Final = 1_000_000
 #: Memory a worker dictionary keeps per text between queries, memo included (measured: a
-#: year of a busy desktop's history, 653k texts, ≈ 330 bytes).
+#: year of a busy desktop's history, 786k texts with the merge keys, ≈ 230 bytes; rounded
+#: up for histories of longer texts).
 BYTES_PER_TEXT: Final = 350
 #: Memo tables whose name starts with this are kept only while a query runs. The values of
 #: keys per text (`fastaw.transforms.distinct.DistinctData.values`) are the large ones —
