@@ -131,10 +131,12 @@ def _merged_in(firsts: pl.DataFrame, more: pl.DataFrame) -> Events:
             done = cut
         parts.append(firsts.slice(done).select(COLUMNS))
         return pl.concat(parts, rechunk=True)
+    # the keys are distinct; one sort of both beats merge_sorted (Chrome's year: 5 vs 18 ms)
     order = pl.col("_e").cast(pl.Int64) * (1 << 32)
     return (
-        firsts.select(*COLUMNS, order.alias("_order"))
-        .merge_sorted(more.select(*COLUMNS, (order + pl.col("_k")).alias("_order")), "_order")
+        pl.concat([firsts.select(*COLUMNS, order.alias("_order")),
+                   more.select(*COLUMNS, (order + pl.col("_k")).alias("_order"))])
+        .sort("_order")
         .select(COLUMNS)
     )
 
