@@ -94,7 +94,7 @@ class TextTable:
                 found = dict(cursor.getmulti(sorted(set(digests))))
             for i, key in zip(todo, digests, strict=True):
                 raw = found.get(key)
-                out[i] = key if raw is None else int.from_bytes(raw, "big")
+                out[i] = key if raw is None else keys.read_u32(raw)
         return out  # type: ignore[return-value]  # (no None is left)
 
     def remember(self, epoch: int, texts: Sequence[bytes], codes: Sequence[int]) -> None:

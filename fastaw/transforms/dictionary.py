@@ -119,10 +119,10 @@ def query_dictionary(fresh: bool = False) -> Iterator[Dictionary]:
         _CURRENT.reset(token)
         if _worker is not None:
             _worker.forget_per_query()
-        if _worker is not None and _worker.size > _limit:
-            # let it go now rather than at the next query: a ten-year query leaves a
-            # dictionary of several GB, which nothing would use again
-            _worker = None
+            if _worker.size > _limit:
+                # let it go now rather than at the next query: a ten-year query leaves a
+                # dictionary of several GB, which nothing would use again
+                _worker = None
 
 
 def worker_dictionary() -> Dictionary | None:

@@ -45,7 +45,7 @@ def flood(events: Events) -> Events:
             PULSETIME_NS,
         )
         return from_pieces(ordered, pieces)
-    runs = _runs(ordered)
+    runs = _runs(ordered.with_columns(_end=pl.col("timestamp") + pl.col("duration")))
     ts = pl.col("timestamp")
     end = pl.col("_end")
     gap = ts.shift(-1) - end
@@ -64,8 +64,7 @@ def flood(events: Events) -> Events:
 
 
 def _runs(ordered: pl.DataFrame) -> pl.DataFrame:
-    """Collapse the equal-data runs of ``ordered`` (sorted events): (id, timestamp, data)
-    of the first event, max end as ``_end``.
+    """Collapse equal-data runs: (id, timestamp, data) of the first event, max ``_end``.
 
     A run continues while the data is unchanged and ``start - max(end so far in the run)``
     is under 5 s. The exact "max so far" is a *segmented* cum_max; most lists never need
@@ -77,8 +76,7 @@ def _runs(ordered: pl.DataFrame) -> pl.DataFrame:
     reach = end.cum_max().shift(1)
     new = ~same | (ts - reach >= PULSETIME_NS).fill_null(True)
     sure = new | (ts - end.shift(1) < PULSETIME_NS)
-    marked = ordered.lazy().with_columns(_end=pl.col("timestamp") + pl.col("duration"))
-    marked = marked.with_columns(_new=new, _sure=sure, _reach=reach, _max=end.cum_max())
+    marked = ordered.lazy().with_columns(_new=new, _sure=sure, _reach=reach, _max=end.cum_max())
     first = pl.col("_new")
     last = first.shift(-1).fill_null(True)
     # a run's max end is the global running max at its last row, unless that value was
@@ -104,7 +102,7 @@ def _runs(ordered: pl.DataFrame) -> pl.DataFrame:
     before = (block + end).cum_max().shift(1)
     run = pl.col("_run")
     lifted = run.cast(pl.Int128) * _BLOCK
-    exact = ordered.with_columns(_end=pl.col("timestamp") + pl.col("duration")).with_columns(
+    exact = ordered.with_columns(
         _run=((block + ts - before >= PULSETIME_NS).fill_null(True)).cum_sum()
     )
     firsts = exact.filter(run != run.shift(1).fill_null(-1)).select("id", "timestamp", "data")
