@@ -92,7 +92,7 @@ def record(
     calls: list[tuple[str, tuple[Any, ...]]] = []
 
     def recorder(name: str) -> Callable[..., Any]:
-        def fn(*args: Any) -> Any:
+        def fn(*args: Any, **options: Any) -> Any:
             calls.append((name, args))
             return 1.5 if name == "sum_durations" else args[0]
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from fastaw import transforms as tf
 from fastaw.transforms.dictionary import PER_QUERY, query_dictionary
+from fastaw.transforms.overlay import plain
 from tests.reference_transforms import Ev
 from tests.strategies import canon, event_lists, from_frame, to_frame
 
@@ -85,11 +86,75 @@ CHAINS: dict[str, Chain] = {
 }
 
 
+
+
+def _categorized_chains(overlay: bool) -> dict[str, Chain]:
+    """Chains after categorize; with ``overlay``, its categories stay in an overlay (as in
+    queries: `fastaw.transforms.overlay`), through the transforms that keep one and the
+    ones that splice it in first."""
+
+    def cat(frame: Any) -> Any:
+        return tf.categorize(frame, RULES, overlay=overlay)
+
+    return {
+        "merge by app and title, then by app": [
+            cat,
+            lambda f: tf.merge_events_by_keys(f, ["app", "title"]),
+            lambda f: tf.merge_events_by_keys(f, ["app"]),
+        ],
+        "merge by category": [cat, lambda f: tf.merge_events_by_keys(f, ["$category"])],
+        "merge by category and title": [
+            cat, lambda f: tf.merge_events_by_keys(f, ["title", "$category"])],
+        "filter and exclude by category": [
+            cat,
+            lambda f: tf.filter_keyvals(f, "$category", [["Work"], ["Web"], ["Work", "Code"]]),
+            lambda f: tf.exclude_keyvals(f, "$category", [["Work"]]),
+        ],
+        "regex filters, sort, limit": [
+            cat,
+            lambda f: tf.filter_keyvals_regex(f, "title", "a"),
+            lambda f: tf.filter_keyvals_regex(f, "$category", "W"),
+            tf.sort_by_duration,
+            lambda f: tf.limit_events(f, 3),
+        ],
+        "concat with the events, merge by category": [
+            lambda f: tf.concat(cat(f), f),
+            tf.sort_by_timestamp,
+            lambda f: tf.merge_events_by_keys(f, ["$category"]),
+        ],
+        "categorize twice, tag": [cat, cat, lambda f: tf.tag(f, TAGS)],
+        "chunk by category": [cat, lambda f: tf.chunk_events_by_key(f, "$category")],
+    }
+
+
+CHAINS.update({f"categorize ({name})": chain
+               for name, chain in _categorized_chains(overlay=True).items()
+               if name in ("merge by app and title, then by app",
+                           "filter and exclude by category",
+                           "concat with the events, merge by category")})
+
+
 def _run(chain: Chain, events: list[Ev]) -> list[tuple[int | None, int, int, str]]:
     frame = to_frame(events)
     for step in chain:
         frame = step(frame)
-    return canon(from_frame(frame))
+    return canon(from_frame(plain(frame)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(event_lists(max_size=12, data=memo_datas), st.booleans())
+def test_categories_in_an_overlay_equal_categories_in_the_data(events: list[Ev],
+                                                               memo: bool) -> None:
+    """Every chain after categorize gives the same events whether the categories stay in
+    an overlay or are written into the data (which the classify tests check against the
+    scalar reference), with and without a query's memo."""
+    overlaid, written = _categorized_chains(True), _categorized_chains(False)
+    for name in overlaid:
+        if memo:
+            with query_dictionary(fresh=True):
+                assert _run(overlaid[name], events) == _run(written[name], events), name
+        else:
+            assert _run(overlaid[name], events) == _run(written[name], events), name
 
 
 @settings(max_examples=40, deadline=None)

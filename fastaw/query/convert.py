@@ -27,6 +27,7 @@ from fastaw.query.values import (
 from fastaw.timefmt import parse_datetime
 from fastaw.transforms.errors import TransformError
 from fastaw.transforms.frame import Events, empty
+from fastaw.transforms.overlay import plain
 from fastaw.transforms.regex import compile_regex
 
 #: Most rows a ``concat`` or ``+`` may produce (a guard against doubling loops).
@@ -36,20 +37,21 @@ MAX_ROWS: Final = 50_000_000
 # -- calling the transforms ---------------------------------------------------------------
 
 
-def call_transform(name: str, *args: Any) -> Any:
-    """Call ``fastaw.transforms.<name>(*args)``; its errors become ``Kind("message")``."""
+def call_transform(name: str, *args: Any, **options: Any) -> Any:
+    """Call ``fastaw.transforms.<name>(*args, **options)``; its errors become
+    ``Kind("message")``."""
     fn = getattr(transforms, name, None)
     if fn is None:
         raise error("InvalidFunctionParameters", f"function {name} is not available")
     try:
-        return fn(*args)
+        return fn(*args, **options)
     except TransformError as exc:
         raise error(exc.kind, exc.message) from exc
 
 
-def frame_result(name: str, *args: Any) -> Events:
+def frame_result(name: str, *args: Any, **options: Any) -> Events:
     """`call_transform` for a transform that returns an event list."""
-    result = call_transform(name, *args)
+    result = call_transform(name, *args, **options)
     if not isinstance(result, Events):
         raise TypeError(f"fastaw.transforms.{name} returned {type(result).__name__}")
     return result
@@ -84,9 +86,11 @@ def to_list(value: Value) -> list[Value]:
     )
 
 
-def to_events(value: Value) -> Events:
+def to_events(value: Value, overlay: bool = False) -> Events:
+    """An event list argument as a frame; with its overlay only when ``overlay`` (the
+    transform it is for knows overlays, see `fastaw.transforms.overlay`)."""
     if isinstance(value, Events):
-        return value
+        return value if overlay else plain(value)
     if not isinstance(value, list):
         raise error(
             "InvalidFunctionParameters",

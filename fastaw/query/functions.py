@@ -6,6 +6,11 @@ order** (`fastaw.query.convert`), then calls the transform of the same name in
 `fastaw.transforms`. Extras from the Python server: ``nop``,
 ``query_bucket_eventcount``, ``simplify_window_titles`` (they only turn what would be a
 ``VariableNotDefined`` error on aw-server-rust into a result).
+
+``categorize`` leaves its categories in an overlay (`fastaw.transforms.overlay`). The
+built-ins whose transforms know overlays (merges, key filters, sorts, ``limit_events``,
+``sum_durations``, ``concat``) get event lists with theirs; every other one gets plain
+event lists (`to_events`).
 """
 
 from __future__ import annotations
@@ -124,12 +129,13 @@ def contains(ctx: Context, args: list[Value]) -> Value:
 # -- transforms ---------------------------------------------------------------------------
 
 
-def _unary(name: str) -> Builtin:
-    """A built-in ``name(events)`` calling the transform ``name(frame)``."""
+def _unary(name: str, overlay: bool = False) -> Builtin:
+    """A built-in ``name(events)`` calling the transform ``name(frame)`` (which knows
+    overlays when ``overlay``)."""
 
     def call(ctx: Context, args: list[Value]) -> Value:
         arity(args, 1)
-        return frame_result(name, to_events(args[0]))
+        return frame_result(name, to_events(args[0], overlay))
 
     return Builtin(name, call)
 
@@ -150,7 +156,7 @@ def _keyvals(name: str) -> Builtin:
 
     def call(ctx: Context, args: list[Value]) -> Value:
         arity(args, 3)
-        events = to_events(args[0])
+        events = to_events(args[0], overlay=True)
         key = to_string(args[1])
         vals = [to_json(item) for item in to_list(args[2])]
         return frame_result(name, events, key, vals)
@@ -160,14 +166,14 @@ def _keyvals(name: str) -> Builtin:
 
 def filter_keyvals_regex(ctx: Context, args: list[Value]) -> Value:
     arity(args, 3)
-    events = to_events(args[0])
+    events = to_events(args[0], overlay=True)
     key = to_string(args[1])
     return frame_result("filter_keyvals_regex", events, key, to_string(args[2]))
 
 
 def merge_events_by_keys(ctx: Context, args: list[Value]) -> Value:
     arity(args, 2)
-    events = to_events(args[0])
+    events = to_events(args[0], overlay=True)
     return frame_result("merge_events_by_keys", events, to_strings(args[1]))
 
 
@@ -185,7 +191,7 @@ def simplify_window_titles(ctx: Context, args: list[Value]) -> Value:
 
 def limit_events(ctx: Context, args: list[Value]) -> Value:
     arity(args, 2)
-    events = to_events(args[0])
+    events = to_events(args[0], overlay=True)
     n = to_number(args[1])
     # Rust `n as usize`: saturating; fraction truncated, NaN and negatives → 0.
     count = 0 if math.isnan(n) or n <= 0 else events.height if n >= events.height else int(n)
@@ -194,18 +200,18 @@ def limit_events(ctx: Context, args: list[Value]) -> Value:
 
 def sum_durations(ctx: Context, args: list[Value]) -> Value:
     arity(args, 1)
-    return float(call_transform("sum_durations", to_events(args[0])))
+    return float(call_transform("sum_durations", to_events(args[0], overlay=True)))
 
 
 def concat(ctx: Context, args: list[Value]) -> Value:
-    return concat_frames([to_events(arg) for arg in args])
+    return concat_frames([to_events(arg, overlay=True) for arg in args])
 
 
 def categorize(ctx: Context, args: list[Value]) -> Value:
     arity(args, 2)
     events = to_events(args[0])
     rules = to_rules(args[1], "category", to_strings)
-    return frame_result("categorize", events, rules)
+    return frame_result("categorize", events, rules, overlay=True)
 
 
 def tag(ctx: Context, args: list[Value]) -> Value:
@@ -227,8 +233,8 @@ BUILTINS: Final = _table(
     Builtin("find_bucket", find_bucket),
     Builtin("contains", contains),
     _unary("flood"),
-    _unary("sort_by_duration"),
-    _unary("sort_by_timestamp"),
+    _unary("sort_by_duration", overlay=True),
+    _unary("sort_by_timestamp", overlay=True),
     _unary("split_url_events"),
     Builtin("sum_durations", sum_durations),
     Builtin("limit_events", limit_events),

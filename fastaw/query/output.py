@@ -21,6 +21,7 @@ from fastaw.query.diag import error
 from fastaw.query.values import Builtin, Event, Value
 from fastaw.timefmt import format_ns
 from fastaw.transforms.frame import Events, to_json_bytes, to_json_bytes_many
+from fastaw.transforms.overlay import plain
 
 _ENCODER: Final = msgspec.json.Encoder(order="sorted")
 #: Event lists of one result holding at most this many events in all are written together.
@@ -29,7 +30,7 @@ TOGETHER_EVENTS: Final = 20_000
 
 def events_json(frame: Events) -> bytes:
     """A frame as a JSON array of events, in frame order (vectorized, in transforms)."""
-    return to_json_bytes(frame)
+    return to_json_bytes(plain(frame))
 
 
 def event_json(event: Event) -> bytes:
@@ -81,7 +82,7 @@ def encode_value(value: Value) -> bytes:
     written: dict[int, bytes] = {}
     if len(lists) > 1 and sum(frame.height for frame in lists) <= TOGETHER_EVENTS:
         written = {id(frame): text for frame, text
-                   in zip(lists, to_json_bytes_many(lists), strict=True)}
+                   in zip(lists, to_json_bytes_many([plain(f) for f in lists]), strict=True)}
     return _ENCODER.encode(_jsonable(value, written))
 
 

@@ -35,6 +35,7 @@ import msgspec
 from fastaw.query.diag import error, rust_str
 from fastaw.timefmt import format_ns
 from fastaw.transforms.frame import Events, from_columns
+from fastaw.transforms.overlay import plain
 
 if TYPE_CHECKING:
     from fastaw.query.source import EventSource
@@ -80,7 +81,8 @@ _JSON_DECODER: Final = msgspec.json.Decoder()
 
 
 def frame_to_events(frame: Events) -> list[Event]:
-    """The events of a frame as `Event` values, in order."""
+    """The events of a frame as `Event` values, in order (an overlay spliced in)."""
+    frame = plain(frame)
     cols = [frame.get_column(name).to_list() for name in ("id", "timestamp", "duration", "data")]
     return [Event(*row) for row in zip(*cols, strict=True)]
 
@@ -144,8 +146,10 @@ def deep_eq(a: Value, b: Value) -> bool:
     if ta == "List":
         assert isinstance(a, list | Events) and isinstance(b, list | Events)
         if isinstance(a, Events) and isinstance(b, Events):
+            if a.height != b.height:
+                return False
             cols = ["timestamp", "duration", "data"]
-            return a.height == b.height and bool(a.select(cols).equals(b.select(cols)))
+            return bool(plain(a).select(cols).equals(plain(b).select(cols)))
         la, lb = elements(a), elements(b)
         return len(la) == len(lb) and all(deep_eq(x, y) for x, y in zip(la, lb, strict=True))
     if ta == "Dict":

@@ -5,8 +5,9 @@ looked at (errors surface even for no events; the first error wins). A rule matc
 event iff one of the selected top-level data values is a JSON *string* the regex finds a
 match in. Each rule's regex runs once per key over the string values of the distinct data
 texts (de-duplicated first where many are equal; Polars/Rust regex, or the Python fallback
-for fancy patterns); categories and tags are then chosen per distinct data text and
-spliced back into the canonical JSON.
+for fancy patterns); categories and tags are then chosen per distinct data text. Tags
+are spliced into the canonical JSON; categories too, unless they are to stay in an
+overlay (`fastaw.transforms.overlay`, as the query builtin asks).
 """
 
 from __future__ import annotations
@@ -18,16 +19,12 @@ from typing import Any
 
 import polars as pl
 
+from fastaw.transforms.dictionary import dictionary
 from fastaw.transforms.distinct import DistinctData, Rewrite, intern
 from fastaw.transforms.errors import InvalidParameters, RegexCompileError
 from fastaw.transforms.frame import Events
-from fastaw.transforms.jsondata import (
-    decode,
-    decode_value,
-    encode,
-    leads_every_key,
-    string_values,
-)
+from fastaw.transforms.jsondata import encode, string_values
+from fastaw.transforms.overlay import plain, spliced, with_overlay
 from fastaw.transforms.regex import Regex, compile_regex
 
 
@@ -135,13 +132,6 @@ class _Matches:
                 self.keys[key] = intern(strings)
         self._hits: dict[tuple[Regex, str], pl.Series] = {}
 
-    def strings(self, key: str) -> pl.Series:
-        """Bool per distinct data object: whether ``data[key]`` is a string."""
-        if key not in self.keys:
-            return pl.repeat(False, self.n, dtype=pl.Boolean, eager=True)
-        strings, index = self.keys[key]
-        return (strings if index is None else index).is_not_null()
-
     def of(self, rule: Rule) -> pl.Series:
         """Bool per distinct data object."""
         out = pl.repeat(False, self.n, dtype=pl.Boolean, eager=True).alias("m")
@@ -182,31 +172,13 @@ def _combinable(regex: Regex) -> bool:
 _VERBOSE = re.compile(r"\(\?[a-zA-Z-]*x")
 
 
-def _spliced(dd: DistinctData, key: str, values: pl.Series) -> pl.Series:
-    """Each distinct text with ``key`` (which sorts before every ordinary key: ``$…``) set
-    to the value text of ``values`` — canonical JSON stays canonical."""
-    frame = pl.DataFrame({"text": dd.distinct, "value": values})
-    member = pl.concat_str(pl.lit(f'{{"{key}":'), pl.col("value"))
-    new = frame.select(
-        pl.when(pl.col("text") == "{}")
-        .then(pl.concat_str(member, pl.lit("}")))
-        # every existing key sorts after ``key``: insert it first
-        .when(leads_every_key(pl.col("text"), key))
-        .then(pl.concat_str(member, pl.lit(","), pl.col("text").str.slice(1)))
-        .otherwise(None)
-    ).to_series()
-    slow = new.is_null()
-    if slow.any():
-        fixed = [
-            encode({**decode(text), key: decode_value(value)})
-            for text, value in zip(dd.distinct.filter(slow).to_list(),
-                                   values.filter(slow).to_list(), strict=True)
-        ]
-        new = new.scatter(slow.arg_true(), pl.Series(fixed, dtype=pl.String))
-    return new
+def _members(key: str, values: pl.Series) -> pl.Series:
+    """``{"key":value}`` per value text."""
+    return pl.select(pl.concat_str(pl.lit("{" + encode(key) + ":"), pl.lit(values),
+                                   pl.lit("}"))).to_series()
 
 
-def categorize(events: Events, rules: Sequence[Any]) -> Events:
+def categorize(events: Events, rules: Sequence[Any], overlay: bool = False) -> Events:
     """Set ``data["$category"]`` to the deepest matching category (ties: the later rule).
 
     ::
@@ -215,18 +187,21 @@ def categorize(events: Events, rules: Sequence[Any]) -> Events:
         [title: "vim"] [title: "Docs"] [title: "tv"]
           → $category [Work,Prog]   [Work]   [Uncategorized]
 
-    ``rules`` are ``[name: list[str], rule: dict]`` pairs (spec §5.2).
+    ``rules`` are ``[name: list[str], rule: dict]`` pairs (spec §5.2). With ``overlay``,
+    the category is set in the frame's overlay (`fastaw.transforms.overlay`) and ``data``
+    is left as it is; the category of each distinct data text is memoized per rule set.
     """
     parsed = _parse_rules(rules, "category")
     if events.height == 0:
-        return events
-    names = pl.Series(
-        [encode(["Uncategorized"])] + [encode(list(name)) for name, _ in parsed], dtype=pl.String
-    )
-
+        return plain(events)
+    events = plain(events)
+    names = _members("$category", pl.Series(
+        [encode(["Uncategorized"])] + [encode(list(name)) for name, _ in parsed],
+        dtype=pl.String))
     regexes = [rule.regex for name, rule in parsed if rule.regex is not None and name]
 
-    def rewrite(dd: DistinctData) -> Rewrite:
+    def choose(dd: DistinctData) -> pl.Series:
+        """Per distinct text: the code of its overlay ``{"$category":[…]}``."""
         matches = _Matches(dd, regexes)
         best_len = pl.repeat(1, matches.n, dtype=pl.Int64, eager=True)
         best = pl.repeat(-1, matches.n, dtype=pl.Int64, eager=True)
@@ -236,16 +211,14 @@ def categorize(events: Events, rules: Sequence[Any]) -> Events:
             take = (matches.of(rule) & (best_len <= len(name))).arg_true()
             best_len = best_len.scatter(take, len(name))
             best = best.scatter(take, index)
-        chosen = names.gather(best + 1)
-        # The new text differs only in ``$category``, now an array, which no rule can
-        # match: categorizing it again chooses the same, unless the old ``$category`` was
-        # a string (rules may have matched it).
-        fixed = ~matches.strings("$category")
-        return Rewrite(_spliced(dd, "$category", chosen), ["$category"], {"$category": chosen},
-                       fixed)
+        codes = names.cast(dd.dtype).to_physical().gather(best + 1)
+        dictionary().saw(codes)
+        return codes
 
-    data = DistinctData(events["data"]).remap("categorize:" + encode(list(rules)), rewrite)
-    return events.with_columns(data=data)
+    dd = DistinctData(events["data"])
+    codes = dd.memoized_rows("category:" + encode(list(rules)), choose, pl.UInt32())
+    result = with_overlay(events, codes.cat.to(dd.dtype))
+    return result if overlay else plain(result)
 
 
 def tag(events: Events, rules: Sequence[Any]) -> Events:
@@ -259,6 +232,7 @@ def tag(events: Events, rules: Sequence[Any]) -> Events:
     parsed = _parse_rules(rules, "tag")
     if events.height == 0:
         return events
+    events = plain(events)
     dd = DistinctData(events["data"])
     matches = _Matches(dd, [rule.regex for _, rule in parsed if rule.regex is not None])
     tags: list[set[str]] = [set() for _ in range(matches.n)]
@@ -268,5 +242,6 @@ def tag(events: Events, rules: Sequence[Any]) -> Events:
         for d in matches.of(rule).arg_true().to_list():
             tags[d].add(name)
     chosen = pl.Series([encode(sorted(t)) for t in tags], dtype=pl.String)
-    data = dd.replace(Rewrite(_spliced(dd, "$tags", chosen), ["$tags"], {"$tags": chosen}))
+    new = spliced(dd.distinct, _members("$tags", chosen))
+    data = dd.replace(Rewrite(new, ["$tags"], {"$tags": chosen}))
     return events.with_columns(data=data)

@@ -12,13 +12,14 @@ text, so inside a query they are memoized by code for as long as the dictionary 
   (`fastaw.transforms.dictionary.PER_QUERY`): they are large, and a repeated query needs
   only the answers below, which were worked out from them;
 * ``map:<name>`` — the code of the text a named rewrite turns the text into
-  (`DistinctData.remap`: categorize with a given rule set, split_url_events);
+  (`DistinctData.remap`: split_url_events);
+* ``category:<rules>`` — the code of the text's categorize overlay under a rule set;
 * other named answers (`DistinctData.memoized`): the merge key of given keys, whether a
   regex matches ``data[key]``, whether ``data[key]`` is one of given values.
 
 A rewrite that only sets some keys (``changed``) carries the ``~key:`` answers of every
-other key over to the new texts, so after categorize the merges find ``app`` and ``title``
-already known. A new text the rewrite declares a *fixed point* (``fixed``: rewriting it
+other key over to the new texts, so after split_url_events the merges find ``url`` and
+``title`` already known. A new text the rewrite declares a *fixed point* (``fixed``: rewriting it
 again gives it back unchanged) is remembered as mapping to itself, so a second
 split_url_events over already split events looks nothing up.
 """

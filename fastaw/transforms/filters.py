@@ -2,7 +2,8 @@
 
 Invariant: ``data[key]`` is compared by canonical text, so ``1`` (int) ≠ ``1.0`` (float)
 ≠ ``"1"`` and ``true`` ≠ ``1``: serde_json's equality. Each distinct data text is looked at
-once; regexes run once per distinct string value.
+once; regexes run once per distinct string value. A key an event's overlay sets
+(`fastaw.transforms.overlay`) is looked up there; the overlay is kept.
 """
 
 from __future__ import annotations
@@ -20,21 +21,21 @@ from fastaw.transforms.jsondata import (
     string_values,
     value_text,
 )
+from fastaw.transforms.overlay import per_row
 from fastaw.transforms.regex import compile_regex
 
 
 def _matches(events: Events, key: str, vals: Sequence[Any]) -> pl.Series:
     wanted = {value_text(v) for v in vals} - {UNMATCHABLE}
-    data = events["data"]
     if not wanted:
-        return pl.repeat(False, data.len(), dtype=pl.Boolean, eager=True)
-    dd = DistinctData(data)
+        return pl.repeat(False, events.height, dtype=pl.Boolean, eager=True)
     texts = sorted(wanted)
 
     def hits(part: DistinctData) -> pl.Series:
         return part.values([key])[key].is_in(texts).fill_null(False)
 
-    return dd.memoized_rows("in:" + encode([key, texts]), hits, pl.Boolean())
+    return per_row(events, key, lambda data: DistinctData(data).memoized_rows(
+        "in:" + encode([key, texts]), hits, pl.Boolean()))
 
 
 def filter_keyvals(events: Events, key: str, vals: Sequence[Any]) -> Events:
@@ -73,10 +74,9 @@ def filter_keyvals_regex(events: Events, key: str, pattern: str) -> Events:
     regex = compile_regex(pattern)
     if events.height == 0:
         return events
-    dd = DistinctData(events["data"])
 
     def hits(part: DistinctData) -> pl.Series:
         return regex.search(string_values(part.values([key])[key])).fill_null(False)
 
-    return events.filter(dd.memoized_rows("regex:" + encode([key, pattern]), hits,
-                                          pl.Boolean()))
+    return events.filter(per_row(events, key, lambda data: DistinctData(data).memoized_rows(
+        "regex:" + encode([key, pattern]), hits, pl.Boolean())))

@@ -18,8 +18,9 @@ data        Categ.   canonical JSON object: compact, keys sorted, ints and float
 events by data are integer operations. All frames of one query share one dictionary.
 
 Transforms may add private helper columns while they work but always return exactly
-these four columns in this order. Frames are immutable values: a transform never
-changes its input.
+these four columns in this order — plus, inside queries, an *overlay* column from the
+transforms that know one (`fastaw.transforms.overlay`). Frames are immutable values: a
+transform never changes its input.
 
 Also here: the encoding of a frame that leaves the query engine, the query response JSON
 (`to_json_bytes`, aw-server-rust's exact bytes). Column chunks are `fastaw.columnar`'s.

@@ -18,6 +18,14 @@ from fastaw.transforms.dictionary import dictionary
 from fastaw.transforms.distinct import DistinctData, intern
 from fastaw.transforms.frame import COLUMNS, Events, empty
 from fastaw.transforms.jsondata import encode
+from fastaw.transforms.overlay import (
+    OVERLAY,
+    filled,
+    has_overlay,
+    overlay_has,
+    overlay_keys,
+    plain,
+)
 
 _NO_KEY: Final = 2**32 - 1  # the merge key code of a text lacking one of the keys
 
@@ -32,10 +40,34 @@ def merge_events_by_keys(events: Events, keys: Sequence[str]) -> Events:
     Each merged event has the start and the *full* data of its group's first event,
     ``id`` null, the exact ns sum of durations. Events lacking any key are skipped; no keys
     → no events. Groups come in first-occurrence order (Rust leaves it unspecified).
+    An overlay (`fastaw.transforms.overlay`) is kept: merged by keys it does not set, or
+    by keys every event's overlay sets, each merged event keeps its first event's.
     """
     if not keys or events.height == 0:
         return empty()
-    dd = DistinctData(events["data"])
+    source, keep = events["data"], []
+    if has_overlay(events):
+        if not overlay_keys(events) & set(keys):  # the keys' values are all in the data
+            keep = [OVERLAY]
+        elif all(overlay_has(events, key).all() for key in keys):  # all in the overlays
+            source, keep = filled(events), [OVERLAY]
+        else:
+            events = plain(events)
+            source = events["data"]
+    return (
+        events.with_columns(_key=_merge_keys(source, keys))
+        .filter(pl.col("_key") != _NO_KEY)
+        .group_by("_key", maintain_order=True)
+        .agg(pl.col("timestamp").first(), pl.col("duration").sum(),
+             *(pl.col(name).first() for name in ("data", *keep)))
+        .select(pl.lit(None, dtype=pl.Int64).alias("id"), *COLUMNS[1:], *keep)
+    )
+
+
+def _merge_keys(data: pl.Series, keys: Sequence[str]) -> pl.Series:
+    """Per row of a data column: the number of its group when merging by ``keys``
+    (`_NO_KEY` when it lacks one of them)."""
+    dd = DistinctData(data)
 
     def key_codes(part: DistinctData) -> pl.Series:
         # A group is a tuple of values, named by the canonical JSON object of the keys and
@@ -55,14 +87,7 @@ def merge_events_by_keys(events: Events, keys: Sequence[str]) -> Events:
         current.saw(codes)  # (new texts count toward the dictionary's size)
         return codes.fill_null(_NO_KEY)
 
-    key_code = dd.memoized_rows("merge:" + encode(list(keys)), key_codes, pl.UInt32())
-    return (
-        events.with_columns(_key=key_code)
-        .filter(pl.col("_key") != _NO_KEY)
-        .group_by("_key", maintain_order=True)
-        .agg(pl.col("timestamp").first(), pl.col("duration").sum(), pl.col("data").first())
-        .select(pl.lit(None, dtype=pl.Int64).alias("id"), *COLUMNS[1:])
-    )
+    return dd.memoized_rows("merge:" + encode(list(keys)), key_codes, pl.UInt32())
 
 
 def chunk_events_by_key(events: Events, key: str) -> Events:
@@ -77,6 +102,7 @@ def chunk_events_by_key(events: Events, key: str) -> Events:
     """
     if events.height == 0:
         return events
+    events = plain(events)
     dd = DistinctData(events["data"])
     values: list[str | None] = [encode(obj[key]) if key in obj else None for obj in dd.objects]
     value = pl.col("_value")

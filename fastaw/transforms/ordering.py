@@ -1,6 +1,7 @@
 """Ordering, slicing and arithmetic over whole event lists (spec §3.4).
 
 Every sort is stable: equal keys keep their input order, as Rust's ``sort_by_key``.
+All of these keep an overlay (`fastaw.transforms.overlay`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import math
 import polars as pl
 
 from fastaw.transforms.frame import Events, conform, empty
+from fastaw.transforms.overlay import conform_overlay, has_overlay
 
 
 def sort_by_timestamp(events: Events) -> Events:
@@ -87,4 +89,6 @@ def concat(*frames: Events) -> Events:
         return empty()
     if len(frames) == 1:
         return frames[0]
+    if any(has_overlay(f) for f in frames):
+        return pl.concat([conform_overlay(f) for f in frames], how="vertical")
     return pl.concat([conform(f) for f in frames], how="vertical")
