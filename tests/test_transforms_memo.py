@@ -65,10 +65,6 @@ CHAINS: dict[str, Chain] = {
         lambda f: tf.tag(f, TAGS),
         lambda f: tf.merge_events_by_keys(f, ["$tags"]),
     ],
-    "split urls, merge by domain": [
-        tf.split_url_events,
-        lambda f: tf.merge_events_by_keys(f, ["$domain"]),
-    ],
     "split urls twice, merge by url and title": [
         tf.split_url_events,
         tf.split_url_events,
@@ -88,15 +84,32 @@ CHAINS: dict[str, Chain] = {
 
 
 
-def _categorized_chains(overlay: bool) -> dict[str, Chain]:
-    """Chains after categorize; with ``overlay``, its categories stay in an overlay (as in
-    queries: `fastaw.transforms.overlay`), through the transforms that keep one and the
-    ones that splice it in first."""
+def _overlay_chains(overlay: bool) -> dict[str, Chain]:
+    """Chains after categorize and split_url_events; with ``overlay``, the keys they set
+    stay in an overlay (as in queries: `fastaw.transforms.overlay`), through the
+    transforms that keep one and the ones that splice it in first."""
 
     def cat(frame: Any) -> Any:
         return tf.categorize(frame, RULES, overlay=overlay)
 
+    def split(frame: Any) -> Any:
+        return tf.split_url_events(frame, overlay=overlay)
+
     return {
+        "split urls, merge by domain": [split, lambda f: tf.merge_events_by_keys(f, ["$domain"])],
+        "split urls twice, merge by url and title": [
+            split, split, lambda f: tf.merge_events_by_keys(f, ["url", "title"])],
+        "split urls, merge by domain and title": [
+            split, lambda f: tf.merge_events_by_keys(f, ["title", "$domain"])],
+        "split urls, filter by audible, union": [
+            split,
+            lambda f: tf.filter_keyvals(f, "$protocol", ["https"]),
+            lambda f: tf.period_union(f, f),
+        ],
+        "categorize, split urls, merge by category and path": [
+            cat, split, split, lambda f: tf.merge_events_by_keys(f, ["$category", "$path"])],
+        "split urls, categorize, merge by domain": [
+            split, cat, lambda f: tf.merge_events_by_keys(f, ["$domain"])],
         "merge by app and title, then by app": [
             cat,
             lambda f: tf.merge_events_by_keys(f, ["app", "title"]),
@@ -127,9 +140,9 @@ def _categorized_chains(overlay: bool) -> dict[str, Chain]:
     }
 
 
-CHAINS.update({f"categorize ({name})": chain
-               for name, chain in _categorized_chains(overlay=True).items()
-               if name in ("merge by app and title, then by app",
+CHAINS.update({f"overlay: {name}": chain
+               for name, chain in _overlay_chains(overlay=True).items()
+               if name in ("merge by app and title, then by app", "split urls, merge by domain",
                            "filter and exclude by category",
                            "concat with the events, merge by category")})
 
@@ -143,12 +156,12 @@ def _run(chain: Chain, events: list[Ev]) -> list[tuple[int | None, int, int, str
 
 @settings(max_examples=40, deadline=None)
 @given(event_lists(max_size=12, data=memo_datas), st.booleans())
-def test_categories_in_an_overlay_equal_categories_in_the_data(events: list[Ev],
-                                                               memo: bool) -> None:
-    """Every chain after categorize gives the same events whether the categories stay in
-    an overlay or are written into the data (which the classify tests check against the
-    scalar reference), with and without a query's memo."""
-    overlaid, written = _categorized_chains(True), _categorized_chains(False)
+def test_keys_in_an_overlay_equal_keys_written_into_the_data(events: list[Ev],
+                                                             memo: bool) -> None:
+    """Every chain after categorize and split_url_events gives the same events whether
+    the keys they set stay in an overlay or are written into the data (which the classify
+    tests check against the scalar reference), with and without a query's memo."""
+    overlaid, written = _overlay_chains(True), _overlay_chains(False)
     for name in overlaid:
         if memo:
             with query_dictionary(fresh=True):

@@ -19,7 +19,7 @@ from fastaw.transforms.jsondata import decode, encode
 from fastaw.transforms.overlay import (
     OVERLAY,
     overlay_has,
-    overlay_keys,
+    overlays_within,
     plain,
     spliced,
     with_overlay,
@@ -50,7 +50,8 @@ def test_plain_splices_each_row_and_keeps_rows_without_overlay() -> None:
                          None], dtype=pl.String).cast(events["data"].dtype)
     overlaid = with_overlay(events, overlay)
     assert overlaid.columns == ["id", "timestamp", "duration", "data", OVERLAY]
-    assert overlay_keys(overlaid) == {"$category"}
+    assert overlays_within(overlaid, ["$category", "x"])
+    assert not overlays_within(overlaid, ["x"])
     assert overlay_has(overlaid, "$category").to_list() == [True, True, False, False]
     assert overlay_has(overlaid, "app").to_list() == [False] * 4
     out = plain(overlaid)

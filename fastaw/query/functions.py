@@ -7,10 +7,11 @@ order** (`fastaw.query.convert`), then calls the transform of the same name in
 ``query_bucket_eventcount``, ``simplify_window_titles`` (they only turn what would be a
 ``VariableNotDefined`` error on aw-server-rust into a result).
 
-``categorize`` leaves its categories in an overlay (`fastaw.transforms.overlay`). The
-built-ins whose transforms know overlays (merges, key filters, sorts, ``limit_events``,
-``sum_durations``, ``concat``) get event lists with theirs; every other one gets plain
-event lists (`to_events`).
+``categorize`` and ``split_url_events`` leave the keys they set in an overlay
+(`fastaw.transforms.overlay`). The built-ins whose transforms know overlays (those two,
+merges, key filters, sorts, ``limit_events``, ``sum_durations``, ``concat``,
+``period_union``) get event lists with theirs; every other one gets plain event lists
+(`to_events`).
 """
 
 from __future__ import annotations
@@ -140,13 +141,14 @@ def _unary(name: str, overlay: bool = False) -> Builtin:
     return Builtin(name, call)
 
 
-def _binary(name: str) -> Builtin:
-    """A built-in ``name(events1, events2)`` calling the transform of the same name."""
+def _binary(name: str, overlay: bool = False) -> Builtin:
+    """A built-in ``name(events1, events2)`` calling the transform of the same name (which
+    knows overlays when ``overlay``)."""
 
     def call(ctx: Context, args: list[Value]) -> Value:
         arity(args, 2)
-        first = to_events(args[0])
-        return frame_result(name, first, to_events(args[1]))
+        first = to_events(args[0], overlay)
+        return frame_result(name, first, to_events(args[1], overlay))
 
     return Builtin(name, call)
 
@@ -198,6 +200,12 @@ def limit_events(ctx: Context, args: list[Value]) -> Value:
     return frame_result("limit_events", events, count)
 
 
+def split_url_events(ctx: Context, args: list[Value]) -> Value:
+    arity(args, 1)
+    events = to_events(args[0], overlay=True)
+    return frame_result("split_url_events", events, overlay=True)
+
+
 def sum_durations(ctx: Context, args: list[Value]) -> Value:
     arity(args, 1)
     return float(call_transform("sum_durations", to_events(args[0], overlay=True)))
@@ -235,7 +243,7 @@ BUILTINS: Final = _table(
     _unary("flood"),
     _unary("sort_by_duration", overlay=True),
     _unary("sort_by_timestamp", overlay=True),
-    _unary("split_url_events"),
+    Builtin("split_url_events", split_url_events),
     Builtin("sum_durations", sum_durations),
     Builtin("limit_events", limit_events),
     Builtin("merge_events_by_keys", merge_events_by_keys),
@@ -244,7 +252,7 @@ BUILTINS: Final = _table(
     _keyvals("exclude_keyvals"),
     Builtin("filter_keyvals_regex", filter_keyvals_regex),
     _binary("filter_period_intersect"),
-    _binary("period_union"),
+    _binary("period_union", overlay=True),
     _binary("union_no_overlap"),
     Builtin("concat", concat),
     Builtin("categorize", categorize),

@@ -27,7 +27,7 @@ from typing import Any, Final
 import polars as pl
 
 #: By default, a worker dictionary holding more texts than this is dropped when its query
-#: ends (a year of a busy desktop's history is ≈ 790k texts, ≈ 180 MB with the memo);
+#: ends (a year of a busy desktop's history is ≈ 520k texts, ≈ 100 MB with the memo);
 #: `limit_texts` sets another limit (the server's ``query_cache_mb``).
 TEXT_LIMIT: Final = 1_000_000
 #: Memory a worker dictionary keeps per text between queries, memo included (measured: a

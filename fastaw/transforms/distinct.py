@@ -11,17 +11,13 @@ text, so inside a query they are memoized by code for as long as the dictionary 
   — whether every key of the text is known. These are kept only while the query runs
   (`fastaw.transforms.dictionary.PER_QUERY`): they are large, and a repeated query needs
   only the answers below, which were worked out from them;
-* ``map:<name>`` — the code of the text a named rewrite turns the text into
-  (`DistinctData.remap`: split_url_events);
-* ``category:<rules>`` — the code of the text's categorize overlay under a rule set;
+* ``category:<rules>`` and ``split_url`` — the code of the text's overlay
+  (`fastaw.transforms.overlay`) from categorize under a rule set, from split_url_events;
 * other named answers (`DistinctData.memoized`): the merge key of given keys, whether a
   regex matches ``data[key]``, whether ``data[key]`` is one of given values.
 
-A rewrite that only sets some keys (``changed``) carries the ``~key:`` answers of every
-other key over to the new texts, so after split_url_events the merges find ``url`` and
-``title`` already known. A new text the rewrite declares a *fixed point* (``fixed``: rewriting it
-again gives it back unchanged) is remembered as mapping to itself, so a second
-split_url_events over already split events looks nothing up.
+A rewrite (`DistinctData.replace`: tag, simplify_window_titles) that only sets some keys
+(``changed``) carries the ``~key:`` answers of every other key over to the new texts.
 """
 
 from __future__ import annotations
@@ -59,17 +55,12 @@ class Rewrite(NamedTuple):
 
     ``texts``: the new text per distinct text (null = unchanged), parallel to the
     `DistinctData`'s codes; ``changed``: the keys the rewrite may have set (``None``: any);
-    ``known``: value texts (null = missing) of changed keys in the new texts; ``fixed``:
-    whether the new text is a fixed point of the rewrite (the same rewrite turns it into
-    itself) — per distinct text, or one answer for all. Only a memoized rewrite
-    (`DistinctData.remap`) uses it, and a wrong True gives wrong answers later: claim it
-    only where it follows from what the rewrite does.
+    ``known``: value texts (null = missing) of changed keys in the new texts.
     """
 
     texts: pl.Series
     changed: Sequence[str] | None = None
     known: dict[str, pl.Series] | None = None
-    fixed: pl.Series | bool = False
 
 
 class DistinctData:
@@ -223,28 +214,6 @@ class DistinctData:
             if rows is not None and rows.null_count() == 0:
                 return rows
         return self.expand(self.memoized(table, compute, dtype))
-
-    def remap(self, name: str, rewrite: Callable[[DistinctData], Rewrite]) -> pl.Series:
-        """New data column: each distinct text replaced as ``rewrite`` says, memoized under
-        ``name`` (see `memoized`). New texts the rewrite says are fixed points are
-        remembered as mapping to themselves."""
-        table = "map:" + name
-
-        def compute(part: DistinctData) -> pl.Series:
-            result = rewrite(part)
-            codes = part._new_codes(result)
-            if part.memo is not None and result.fixed is not False:
-                fixed = result.texts.is_not_null()
-                if isinstance(result.fixed, pl.Series):
-                    fixed = fixed & result.fixed.fill_null(False)
-                new = codes.filter(fixed)
-                part._remember(table, new, new)
-            return codes
-
-        rows = self.memoized_rows(table, compute, pl.UInt32())
-        if rows.equals(self.codes, check_names=False):
-            return self.data
-        return rows.cat.to(self.dtype)
 
     def replace(self, rewrite: Rewrite) -> pl.Series:
         """New data column from a `Rewrite` of these distinct texts (not memoized)."""

@@ -34,7 +34,7 @@ def _matches(events: Events, key: str, vals: Sequence[Any]) -> pl.Series:
     def hits(part: DistinctData) -> pl.Series:
         return part.values([key])[key].is_in(texts).fill_null(False)
 
-    return per_row(events, key, lambda data: DistinctData(data).memoized_rows(
+    return per_row(events, [key], lambda data: DistinctData(data).memoized_rows(
         "in:" + encode([key, texts]), hits, pl.Boolean()))
 
 
@@ -78,5 +78,5 @@ def filter_keyvals_regex(events: Events, key: str, pattern: str) -> Events:
     def hits(part: DistinctData) -> pl.Series:
         return regex.search(string_values(part.values([key])[key])).fill_null(False)
 
-    return events.filter(per_row(events, key, lambda data: DistinctData(data).memoized_rows(
+    return events.filter(per_row(events, [key], lambda data: DistinctData(data).memoized_rows(
         "regex:" + encode([key, pattern]), hits, pl.Boolean())))

@@ -15,17 +15,10 @@ from typing import Final
 import polars as pl
 
 from fastaw.transforms.dictionary import dictionary
-from fastaw.transforms.distinct import DistinctData, intern
+from fastaw.transforms.distinct import DistinctData
 from fastaw.transforms.frame import COLUMNS, Events, empty
 from fastaw.transforms.jsondata import encode
-from fastaw.transforms.overlay import (
-    OVERLAY,
-    filled,
-    has_overlay,
-    overlay_has,
-    overlay_keys,
-    plain,
-)
+from fastaw.transforms.overlay import OVERLAY, has_overlay, per_row, plain
 
 _NO_KEY: Final = 2**32 - 1  # the merge key code of a text lacking one of the keys
 
@@ -40,22 +33,15 @@ def merge_events_by_keys(events: Events, keys: Sequence[str]) -> Events:
     Each merged event has the start and the *full* data of its group's first event,
     ``id`` null, the exact ns sum of durations. Events lacking any key are skipped; no keys
     → no events. Groups come in first-occurrence order (Rust leaves it unspecified).
-    An overlay (`fastaw.transforms.overlay`) is kept: merged by keys it does not set, or
-    by keys every event's overlay sets, each merged event keeps its first event's.
+    An overlay (`fastaw.transforms.overlay`) is kept: each merged event has its first
+    event's, and the keys' values come from the overlay where it sets them.
     """
     if not keys or events.height == 0:
         return empty()
-    source, keep = events["data"], []
-    if has_overlay(events):
-        if not overlay_keys(events) & set(keys):  # the keys' values are all in the data
-            keep = [OVERLAY]
-        elif all(overlay_has(events, key).all() for key in keys):  # all in the overlays
-            source, keep = filled(events), [OVERLAY]
-        else:
-            events = plain(events)
-            source = events["data"]
+    keep = [OVERLAY] if has_overlay(events) else []
+    key_code = per_row(events, keys, lambda data: _merge_keys(data, keys))
     return (
-        events.with_columns(_key=_merge_keys(source, keys))
+        events.with_columns(_key=key_code)
         .filter(pl.col("_key") != _NO_KEY)
         .group_by("_key", maintain_order=True)
         .agg(pl.col("timestamp").first(), pl.col("duration").sum(),
@@ -71,20 +57,17 @@ def _merge_keys(data: pl.Series, keys: Sequence[str]) -> pl.Series:
 
     def key_codes(part: DistinctData) -> pl.Series:
         # A group is a tuple of values, named by the canonical JSON object of the keys and
-        # their values (keys sorted): ``{"app":"vim","title":"a.py"}``. Numbered by
-        # interning it in the data dictionary when the numbers are memoized — where the
-        # object is a data text already (merging window events by app and title) this adds
-        # nothing — else in a scratch dictionary; rows then group on that integer.
+        # their values (keys sorted): ``{"app":"vim","title":"a.py"}``, numbered by
+        # interning it in the data dictionary — where the object is a data text already
+        # (merging window events by app and title) this adds nothing. Rows then group on
+        # that integer, whether their values came from the data or an overlay.
         values = part.values(keys)
         members: list[pl.Expr | pl.Series] = []
         for i, key in enumerate(sorted(set(keys))):
             members += [pl.lit(("," if i else "{") + encode(key) + ":"), values[key]]
         merge_key = pl.select(pl.concat_str([*members, pl.lit("}")])).to_series()
-        if part.memo is None:
-            return intern(merge_key)[1].fill_null(_NO_KEY)
-        current = dictionary()
-        codes = merge_key.cast(current.dtype).to_physical()
-        current.saw(codes)  # (new texts count toward the dictionary's size)
+        codes = merge_key.cast(part.dtype).to_physical()
+        dictionary().saw(codes)  # (new texts count toward the dictionary's size)
         return codes.fill_null(_NO_KEY)
 
     return dd.memoized_rows("merge:" + encode(list(keys)), key_codes, pl.UInt32())

@@ -18,12 +18,13 @@ dashboard's answer, the hundred events of each top list).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from typing import Final
 
 import polars as pl
 
 from fastaw.transforms.dictionary import dictionary
+from fastaw.transforms.distinct import DistinctData
 from fastaw.transforms.frame import COLUMNS, Events, conform, data_literal, nulls
 from fastaw.transforms.jsondata import decode, encode
 
@@ -48,28 +49,33 @@ def conform_overlay(frame: pl.DataFrame) -> Events:
     return conform(frame).with_columns(overlay.alias(OVERLAY))
 
 
-def keys_of(overlay: pl.Series) -> dict[int, frozenset[str]]:
-    """Per distinct code of an overlay column: the keys of its object."""
-    distinct = overlay.drop_nulls().unique()
-    return {code: frozenset(decode(text)) for code, text in
-            zip(distinct.to_physical().to_list(), distinct.cast(pl.String).to_list(),
-                strict=True)}
-
-
-def overlay_keys(events: Events) -> frozenset[str]:
-    """Every key some overlay of the frame sets."""
-    if not has_overlay(events):
-        return frozenset()
-    return frozenset().union(*keys_of(events[OVERLAY]).values())
-
-
 def overlay_has(events: Events, key: str) -> pl.Series:
     """Per row: whether its overlay sets ``key`` (False for a frame without overlay)."""
     if not has_overlay(events):
         return pl.repeat(False, events.height, dtype=pl.Boolean, eager=True)
-    column = events[OVERLAY]
-    with_key = [code for code, keys in keys_of(column).items() if key in keys]
-    return column.to_physical().is_in(with_key).fill_null(False)
+    return _per_overlay(events, "sets:" + encode(key), lambda keys: key in keys)
+
+
+def overlays_within(events: Events, keys: Collection[str]) -> bool:
+    """Whether every overlay of the frame sets none but ``keys``."""
+    if not has_overlay(events):
+        return True
+    allowed = frozenset(keys)
+    return bool(_per_overlay(events, "within:" + encode(sorted(allowed)),
+                             lambda found: found <= allowed).all())
+
+
+def _per_overlay(events: Events, name: str, test: Callable[[frozenset[str]], bool]
+                 ) -> pl.Series:
+    """``test`` of the keys of each row's overlay (no keys where null), per row. Each
+    distinct overlay is decoded once, and its answer memoized as ``name`` (overlays of a
+    query are few: the categories, the split URLs)."""
+
+    def compute(part: DistinctData) -> pl.Series:
+        return pl.Series([test(frozenset(decode(text))) for text in part.distinct.to_list()],
+                         dtype=pl.Boolean)
+
+    return DistinctData(filled(events)).memoized_rows(name, compute, pl.Boolean())
 
 
 def filled(events: Events) -> pl.Series:
@@ -79,17 +85,27 @@ def filled(events: Events) -> pl.Series:
         pl.col(OVERLAY).fill_null(data_literal("{}"))).to_series().alias("data")
 
 
-def per_row(events: Events, key: str, answer: Callable[[pl.Series], pl.Series]) -> pl.Series:
-    """``answer`` per row about ``data[key]`` of the events' data with their overlay on top:
-    ``answer(column)`` answers per row of a data-like ``column``; rows whose overlay sets
-    ``key`` take the overlay's answer, the others the data's."""
-    has = overlay_has(events, key)
-    if not has.any():
+def per_row(events: Events, keys: Sequence[str],
+            answer: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """``answer`` per row about ``data[key] for key in keys`` of the events' data with their
+    overlays on top. ``answer(column)`` answers per row of a data-like ``column`` (and
+    must answer alike wherever two rows' values of the keys are alike): rows whose overlay
+    sets every key take the overlay's answer, rows whose overlay sets none the data's, and
+    rows whose overlay sets some of them the answer of their spliced data."""
+    if not has_overlay(events):
         return answer(events["data"])
-    over = answer(filled(events))
-    if has.all():
-        return over
-    return over.zip_with(has, answer(events["data"]))
+    has = [overlay_has(events, key) for key in keys]
+    every = pl.select(pl.all_horizontal(has)).to_series()
+    some = pl.select(pl.any_horizontal(has)).to_series()
+    if every.all():
+        return answer(filled(events))
+    out = answer(events["data"])
+    if every.any():
+        out = answer(filled(events)).zip_with(every, out)
+    mixed = (some & ~every).arg_true()
+    if mixed.len():
+        out = out.scatter(mixed, answer(plain(events[mixed])["data"]))
+    return out
 
 
 def plain(events: Events) -> Events:
@@ -117,25 +133,24 @@ def spliced(texts: pl.Series, overlays: pl.Series) -> pl.Series:
     """Each canonical object of ``texts`` with the members of the parallel ``overlays``
     object set on top, canonical again.
 
-    An overlay of one key that sorts before every key of the text (``$…`` keys before
+    An overlay whose keys all sort before every key of the text (``$…`` keys before
     ordinary ones) is inserted in front, as text; any other pair is decoded, merged and
     encoded.
     """
-    frame = pl.DataFrame({"text": texts, "over": overlays})
+    distinct = overlays.unique().drop_nulls()
+    # per overlay: the first character of its last key (keys are sorted)
+    last = pl.Series([max((key[:1] for key in decode(text)), default="")
+                      for text in distinct.to_list()], dtype=pl.String)
+    frame = pl.DataFrame({"text": texts, "over": overlays}).join(
+        pl.DataFrame({"over": distinct, "last": last}), on="over", how="left",
+        maintain_order="left")
     text, over = pl.col("text"), pl.col("over")
-    single = over.str.count_matches('":', literal=True) == 1
-    # the overlay's one key, and its member without braces
-    key = over.str.slice(2).str.splitn('"', 2).struct.field("field_0")
-    member = over.str.slice(1, over.str.len_chars() - 2)
-    first = text.str.slice(2, 1)
+    first = text.str.slice(2, 1)  # of the text's first key (an escape, or '"' if empty)
     fast = frame.select(
         pl.when(over == "{}").then(text)
-        .when(single & (text == "{}")).then(over)
-        # the text's first key starts with a character sorting after the overlay key's
-        # first one (and is neither escaped nor empty): every key of the text sorts after it
-        .when(single & (first > key.str.slice(0, 1)) & ~first.is_in(["\\", '"'])
-              & ~key.str.contains("\\", literal=True))
-        .then(pl.concat_str(pl.lit("{"), member, pl.lit(","), text.str.slice(1)))
+        .when(text == "{}").then(over)
+        .when((first > pl.col("last")) & ~first.is_in(["\\", '"']))
+        .then(pl.concat_str(over.str.head(-1), pl.lit(","), text.str.slice(1)))
         .otherwise(None)
     ).to_series()
     slow = fast.is_null()

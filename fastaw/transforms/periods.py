@@ -153,7 +153,9 @@ def period_union(events1: Events, events2: Events) -> Events:
     Each result event has the id and start of its first event (events1 before events2 on
     equal starts) and empty data ``{}``; ascending order.
     """
-    both = sort_by_timestamp(pl.concat([events1, events2], how="vertical"))
+    # (data, and any overlay, is dropped: every event of the result has ``{}``)
+    both = sort_by_timestamp(pl.concat([events1.select(COLUMNS), events2.select(COLUMNS)],
+                                       how="vertical"))
     if both.height == 0:
         return empty()
     if _has_negative(both):

@@ -17,14 +17,11 @@ from typing import Final, NamedTuple
 
 import polars as pl
 
-from fastaw.transforms.distinct import DistinctData, Rewrite
+from fastaw.transforms.dictionary import dictionary
+from fastaw.transforms.distinct import DistinctData
 from fastaw.transforms.frame import Events, nulls
-from fastaw.transforms.jsondata import (
-    decode,
-    encode,
-    leads_every_key,
-    string_values,
-)
+from fastaw.transforms.jsondata import encode, string_values
+from fastaw.transforms.overlay import OVERLAY, has_overlay, overlays_within, plain
 
 _SPECIAL: Final = frozenset({"http", "https", "ws", "wss", "ftp", "file"})
 _DEFAULT_PORT: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
@@ -248,7 +245,7 @@ def url_fields(url: str) -> dict[str, str] | None:
     }
 
 
-def split_url_events(events: Events) -> Events:
+def split_url_events(events: Events, overlay: bool = False) -> Events:
     """Add ``$protocol``, ``$domain``, ``$path``, ``$params`` from ``data.url``.
 
     ::
@@ -257,55 +254,41 @@ def split_url_events(events: Events) -> Events:
                                                $path: /a, $params: b=1}
         {url: "not a url"} / {url: 5} / {}  →  unchanged
 
-    Order, ids and times are unchanged; each distinct data text is parsed once.
+    Order, ids and times are unchanged; each distinct data text is looked at once (its
+    four values memoized per query). With ``overlay``, the four keys are set in the
+    frame's overlay (`fastaw.transforms.overlay`) and ``data`` is left as it is.
     """
     if events.height == 0:
-        return events
-    return events.with_columns(data=DistinctData(events["data"]).remap("split_url", _split))
+        return events if overlay else plain(events)
+    if not overlays_within(events, URL_KEYS):
+        events = plain(events)
+    dd = DistinctData(events["data"])
+    codes = dd.memoized_rows("split_url", _url_overlays, pl.UInt32())
+    unsplit = codes == _code_of("{}", dd)
+    # an event without URL to split keeps what it had (an earlier split's four values)
+    old = events[OVERLAY] if has_overlay(events) else nulls(events.height, dd.dtype)
+    split = events.with_columns(codes.cat.to(dd.dtype).zip_with(~unsplit, old).alias(OVERLAY))
+    return split if overlay else plain(split)
 
 
-def _split(dd: DistinctData) -> Rewrite:
-    """The `Rewrite` of split_url_events for some distinct texts."""
+def _code_of(text: str, dd: DistinctData) -> int:
+    code = pl.Series([text], dtype=pl.String).cast(dd.dtype).to_physical().item()
+    assert isinstance(code, int)
+    return code
 
-    def nothing() -> pl.Series:
-        return nulls(dd.distinct_codes.len(), pl.String)
 
+def _url_overlays(dd: DistinctData) -> pl.Series:
+    """Per distinct text: the code of its overlay ``{"$domain":…,"$params":…,"$path":…,
+    "$protocol":…}``, or of ``{}`` when it has no URL that parses."""
     urls = string_values(dd.values(["url"])["url"])
-    has_url = urls.is_not_null()
-    if not has_url.any():
-        return Rewrite(nothing(), URL_KEYS)
-    pairs = pl.DataFrame({"text": dd.distinct, "url": urls}).with_row_index("_d").filter(has_url)
-    heads = _url_heads(pairs["url"].unique())
-    pairs = pairs.join(heads, on="url", how="left").filter(
-        pl.col("head").is_not_null()
-        # already split (e.g. a second split_url_events): the four keys lead the text as is
-        & ~pl.col("text").str.starts_with(pl.col("head"))
-    )
-    spliceable = leads_every_key(pl.col("text"), URL_KEYS[0])
-    fast = pairs.filter(spliceable)
-    slow = pairs.filter(~spliceable)
-    new = [fast.select(pl.concat_str(pl.col("head"), pl.col("text").str.slice(1))).to_series()]
-    if slow.height:
-        new.append(
-            pl.Series(
-                [
-                    encode({**decode(text), **_url_fields_cached(url)})  # type: ignore[dict-item]
-                    for text, url in zip(slow["text"].to_list(), slow["url"].to_list(), strict=True)
-                ],
-                dtype=pl.String,
-            )
-        )
-    rows = pl.concat([fast["_d"], slow["_d"]])
-    # ``$domain`` is the head's first member (merged on next, by the dashboard)
-    head = pl.col("head")
-    domain_start = len('{"$domain":')
-    domains = pl.concat([fast, slow]).select(
-        head.str.slice(domain_start, head.str.find(',"$params":', literal=True) - domain_start)
-    ).to_series()
-    # fixed points: a new text keeps its url, so splitting it again sets the same four
-    # values it already has
-    return Rewrite(nothing().scatter(rows, pl.concat(new).cast(pl.String)), URL_KEYS,
-                   {"$domain": nothing().scatter(rows, domains)}, fixed=True)
+    heads = _url_heads(urls.drop_nulls().unique())
+    found = pl.DataFrame({"url": urls}).join(heads, on="url", how="left",
+                                             maintain_order="left")["head"]
+    texts = pl.select(pl.concat_str(pl.lit(found).str.head(-1), pl.lit("}"))
+                      .fill_null("{}")).to_series()
+    codes = texts.cast(dd.dtype).to_physical()
+    dictionary().saw(codes)
+    return codes
 
 
 # URLs whose WHATWG parse is their own text: lowercase http(s), a lowercase ASCII domain
