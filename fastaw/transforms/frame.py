@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Sequence
+from functools import cache
 from typing import Final, TypeAlias
 
 import polars as pl
 
-from fastaw.timefmt import _TIMES_OF_DAY, NS_PER_DAY, NS_PER_SECOND, _date_prefix
+from fastaw.timefmt import NS_PER_DAY, NS_PER_SECOND, _date_prefix
 from fastaw.transforms.dictionary import data_dtype
 
 Events: TypeAlias = pl.DataFrame
@@ -105,7 +106,20 @@ def _with_schema(frame: pl.DataFrame, wanted: dict[str, pl.DataType]) -> pl.Data
 
 # --- query response JSON -------------------------------------------------------------------
 
-_TIMES: Final = pl.Series("tod", _TIMES_OF_DAY, dtype=pl.String)
+
+
+@cache
+def _times_of_day() -> pl.Series:
+    """``HH:MM:SS`` of every second of a day (made by Polars on first use)."""
+    second = pl.int_range(86_400, eager=True)
+
+    def two(values: pl.Series) -> pl.Expr:
+        return pl.lit(values).cast(pl.String).str.zfill(2)
+
+    return pl.select(pl.concat_str(two(second // 3600), two(second // 60 % 60),
+                                   two(second % 60), separator=":")).to_series()
+
+
 _MAX_DAY_TABLE: Final = 4_000  # ≈ 11 years as one table; wider spans map distinct days
 
 
@@ -122,7 +136,7 @@ def _datetime_column(ts: pl.Series) -> pl.Series:
         date = days.replace_strict(
             distinct, pl.Series([_date_prefix(d) for d in distinct.to_list()], dtype=pl.String)
         )
-    tod = _TIMES.gather((ts // NS_PER_SECOND) % 86_400)
+    tod = _times_of_day().gather((ts // NS_PER_SECOND) % 86_400)
     return pl.select(pl.concat_str(pl.lit(date), pl.lit(tod))).to_series()
 
 
