@@ -19,7 +19,6 @@ from fastaw.transforms.jsondata import decode, encode
 from fastaw.transforms.overlay import (
     OVERLAY,
     overlay_has,
-    overlays_within,
     plain,
     spliced,
     with_overlay,
@@ -50,8 +49,6 @@ def test_plain_splices_each_row_and_keeps_rows_without_overlay() -> None:
                          None], dtype=pl.String).cast(events["data"].dtype)
     overlaid = with_overlay(events, overlay)
     assert overlaid.columns == ["id", "timestamp", "duration", "data", OVERLAY]
-    assert overlays_within(overlaid, ["$category", "x"])
-    assert not overlays_within(overlaid, ["x"])
     assert overlay_has(overlaid, "$category").to_list() == [True, True, False, False]
     assert overlay_has(overlaid, "app").to_list() == [False] * 4
     out = plain(overlaid)

@@ -18,7 +18,7 @@ dashboard's answer, the hundred events of each top list).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import polars as pl
@@ -53,29 +53,12 @@ def overlay_has(events: Events, key: str) -> pl.Series:
     """Per row: whether its overlay sets ``key`` (False for a frame without overlay)."""
     if not has_overlay(events):
         return pl.repeat(False, events.height, dtype=pl.Boolean, eager=True)
-    return _per_overlay(events, "sets:" + encode(key), lambda keys: key in keys)
-
-
-def overlays_within(events: Events, keys: Collection[str]) -> bool:
-    """Whether every overlay of the frame sets none but ``keys``."""
-    if not has_overlay(events):
-        return True
-    allowed = frozenset(keys)
-    return bool(_per_overlay(events, "within:" + encode(sorted(allowed)),
-                             lambda found: found <= allowed).all())
-
-
-def _per_overlay(events: Events, name: str, test: Callable[[frozenset[str]], bool]
-                 ) -> pl.Series:
-    """``test`` of the keys of each row's overlay (no keys where null), per row. Each
-    distinct overlay is decoded once, and its answer memoized as ``name`` (overlays of a
-    query are few: the categories, the split URLs)."""
 
     def compute(part: DistinctData) -> pl.Series:
-        return pl.Series([test(frozenset(decode(text))) for text in part.distinct.to_list()],
-                         dtype=pl.Boolean)
+        return part.values([key])[key].is_not_null()
 
-    return DistinctData(filled(events)).memoized_rows(name, compute, pl.Boolean())
+    return DistinctData(filled(events)).memoized_rows("sets:" + encode(key), compute,
+                                                      pl.Boolean())
 
 
 def filled(events: Events) -> pl.Series:

@@ -21,7 +21,7 @@ from fastaw.transforms.dictionary import dictionary
 from fastaw.transforms.distinct import DistinctData
 from fastaw.transforms.frame import Events, nulls
 from fastaw.transforms.jsondata import encode, string_values
-from fastaw.transforms.overlay import OVERLAY, has_overlay, overlays_within, plain
+from fastaw.transforms.overlay import OVERLAY, has_overlay, plain
 
 _SPECIAL: Final = frozenset({"http", "https", "ws", "wss", "ftp", "file"})
 _DEFAULT_PORT: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
@@ -260,19 +260,30 @@ def split_url_events(events: Events, overlay: bool = False) -> Events:
     """
     if events.height == 0:
         return events if overlay else plain(events)
-    if not overlays_within(events, URL_KEYS):
-        events = plain(events)
-    dd = DistinctData(events["data"])
-    codes = dd.memoized_rows("split_url", _url_overlays, pl.UInt32())
-    unsplit = codes == _code_of("{}", dd)
-    # an event without URL to split keeps what it had (an earlier split's four values)
-    old = events[OVERLAY] if has_overlay(events) else nulls(events.height, dd.dtype)
-    split = events.with_columns(codes.cat.to(dd.dtype).zip_with(~unsplit, old).alias(OVERLAY))
+    codes = _split_codes(events)
+    if has_overlay(events):
+        old = events[OVERLAY].to_physical()
+        # an overlay an earlier split of the same data made is this split's again; any
+        # other (a category, …) is spliced in first
+        if not (old.is_null() | (old == codes)).all():
+            events = plain(events)
+            codes = _split_codes(events)
+    dtype = events["data"].dtype
+    # an event without URL to split keeps its data as it is
+    unsplit = codes == _code_of("{}", dtype)
+    split = events.with_columns(codes.cat.to(dtype).zip_with(
+        ~unsplit, nulls(events.height, dtype)).alias(OVERLAY))
     return split if overlay else plain(split)
 
 
-def _code_of(text: str, dd: DistinctData) -> int:
-    code = pl.Series([text], dtype=pl.String).cast(dd.dtype).to_physical().item()
+def _split_codes(events: Events) -> pl.Series:
+    """Per row: the code of the overlay the split of its data sets (of ``{}``: none)."""
+    return DistinctData(events["data"]).memoized_rows("split_url", _url_overlays,
+                                                      pl.UInt32())
+
+
+def _code_of(text: str, dtype: pl.DataType) -> int:
+    code = pl.Series([text], dtype=pl.String).cast(dtype).to_physical().item()
     assert isinstance(code, int)
     return code
 
