@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from fastaw.transforms.frame import COLUMNS, Events, empty
+from fastaw.transforms.frame import IN_MEMORY, Events, empty
 from fastaw.transforms.ordering import strictly_ascending
 
 
@@ -29,19 +29,21 @@ def query_bucket_clip(frame: Events, start_ns: int, end_ns: int) -> Events:
         return empty()
     ts = pl.col("timestamp")
     end = ts + pl.col("duration")
-    touching = frame.filter((end >= start_ns) & (ts <= end_ns))
-    stamps = touching["timestamp"]
-    if strictly_ascending(stamps):  # no ties: newest first = reversed
-        newest_first = touching.reverse()
-    else:
-        newest_first = touching.sort(["timestamp", "id"], descending=[True, False],
-                                     maintain_order=True)
+    touches = (end >= start_ns) & (ts <= end_ns)
+    # the event sources read only events that touch the period: no copy to filter them
+    touching = frame if frame.select(touches.all()).item() else frame.filter(touches)
+    clipped = [
+        pl.col("id"),
+        pl.max_horizontal(ts, pl.lit(start_ns)).alias("timestamp"),
+        (pl.min_horizontal(end, pl.lit(end_ns)) - pl.max_horizontal(ts, pl.lit(start_ns))
+         ).alias("duration"),
+        pl.col("data"),
+    ]
+    if strictly_ascending(touching["timestamp"]):  # no ties: newest first = reversed
+        # reversed while the clipped columns are made, not copied once more after
+        return touching.lazy().select(column.reverse() for column in clipped).collect(
+            engine=IN_MEMORY)
     return (
-        newest_first.with_columns(
-            pl.max_horizontal(ts, pl.lit(start_ns)).alias("timestamp"),
-            (
-                pl.min_horizontal(end, pl.lit(end_ns)) - pl.max_horizontal(ts, pl.lit(start_ns))
-            ).alias("duration"),
-        )
-        .select(COLUMNS)
+        touching.sort(["timestamp", "id"], descending=[True, False], maintain_order=True)
+        .select(clipped)
     )
