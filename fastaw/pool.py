@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import ctypes
 import logging
 import multiprocessing
 import os
@@ -35,6 +34,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Final
 
+from fastaw.allocator import fix_malloc_thresholds
 from fastaw.errors import FastawError, ForwardedError, QueryTimeout, ServiceUnavailable
 
 log = logging.getLogger("fastaw.pool")
@@ -85,7 +85,7 @@ def _worker_init(data_dir: str, map_size: int, cache_mb: int, threads: int) -> N
     # Ctrl-C reaches the whole process group; the HTTP worker shuts its pool down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent(os.getppid())
-    _fixed_malloc_thresholds()
+    fix_malloc_thresholds()
     from fastaw.columnar import ColumnSource
     from fastaw.query import statement_threads
     from fastaw.storage import Env
@@ -96,32 +96,6 @@ def _worker_init(data_dir: str, map_size: int, cache_mb: int, threads: int) -> N
     limit_texts(texts)
     statement_threads(threads_per_query(threads))
     _source = ColumnSource(ChunkStore(Env(Path(data_dir), map_size=map_size)), memory=frames)
-
-
-#: glibc ``mallopt`` parameters (malloc.h) and the value given to both.
-_M_TRIM_THRESHOLD: Final = -1
-_M_MMAP_THRESHOLD: Final = -3
-MALLOC_THRESHOLD: Final = 128 << 10
-
-
-def _fixed_malloc_thresholds() -> None:
-    """Keep glibc's malloc (Python objects, Arrow's system pool) from holding freed memory.
-
-    glibc serves a block above 128 KiB by its own mapping, returned to the system on
-    ``free`` — but after freeing one it raises that threshold to the block's size, so
-    later blocks of that size come from the heap, which is not given back while anything
-    above them lives. A query process frees many such blocks (chunks read from the store,
-    texts copied out of it): with the threshold moving, a year's dashboard query kept
-    ≈ 35 MiB more after the query than with it fixed. Setting it fixes it (and the heap's
-    trim threshold with it). Nothing happens where the C library has no ``mallopt``.
-    """
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(_M_MMAP_THRESHOLD, MALLOC_THRESHOLD)
-    mallopt(_M_TRIM_THRESHOLD, MALLOC_THRESHOLD)
 
 
 def _exit_with_parent(parent: int) -> None:

@@ -9,11 +9,14 @@ column (`OVERLAY`): a canonical JSON object per row (null = nothing), dictionary
 in the same dictionary as ``data``. An event's data is then ``data`` with the overlay's
 members set on top (they replace members of the same key).
 
+``split_url_events`` does the same with its four ``$…`` keys (one overlay per distinct
+URL, instead of a second copy of each browser text).
+
 A frame with an overlay is a query-internal value. Only the transforms that know about it
-get one (the query builtins call them with it: merges, key filters, sorts, limits, sums,
-concat); every other transform, and everything that looks at events one by one or writes
-them out, gets the `plain` frame, with the overlay spliced into its data (for the
-dashboard's answer, the hundred events of each top list).
+get one (the query builtins call them with it: those two, merges, key filters, sorts,
+limits, sums, concat, period_union); every other transform, and everything that looks at
+events one by one or writes them out, gets the `plain` frame, with the overlay spliced
+into its data (for the dashboard's answer, the hundred events of each top list).
 """
 
 from __future__ import annotations
@@ -121,7 +124,7 @@ def spliced(texts: pl.Series, overlays: pl.Series) -> pl.Series:
     encoded.
     """
     distinct = overlays.unique().drop_nulls()
-    # per overlay: the first character of its last key (keys are sorted)
+    # per overlay: the greatest first character of its keys
     last = pl.Series([max((key[:1] for key in decode(text)), default="")
                       for text in distinct.to_list()], dtype=pl.String)
     frame = pl.DataFrame({"text": texts, "over": overlays}).join(

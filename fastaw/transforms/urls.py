@@ -254,8 +254,8 @@ def split_url_events(events: Events, overlay: bool = False) -> Events:
                                                $path: /a, $params: b=1}
         {url: "not a url"} / {url: 5} / {}  →  unchanged
 
-    Order, ids and times are unchanged; each distinct data text is looked at once (its
-    four values memoized per query). With ``overlay``, the four keys are set in the
+    Order, ids and times are unchanged; each distinct data text is looked at once (in a
+    query, its overlay is memoized). With ``overlay``, the four keys are set in the
     frame's overlay (`fastaw.transforms.overlay`) and ``data`` is left as it is.
     """
     if events.height == 0:
