@@ -74,6 +74,28 @@ class Dictionary:
                 for table in [t for t in self.memo if t.startswith(PER_QUERY)]:
                     del self.memo[table]
 
+    def recall(self, table: str, codes: pl.Series) -> pl.Series | None:
+        """Memo ``table``'s answer per code of ``codes`` (null: not known), or None when
+        there is no memo or no such table."""
+        if self.memo is None:
+            return None
+        with self.lock:
+            stored = self.memo.get(table)
+        return None if stored is None else gather_known(stored, codes)
+
+    def remember(self, table: str, codes: pl.Series, values: pl.Series) -> None:
+        """Store ``values`` for ``codes`` in memo ``table`` (nothing without a memo)."""
+        if self.memo is None:
+            return
+        size = span(codes)
+        with self.lock:
+            stored = self.memo.get(table)
+            if stored is None:
+                stored = pl.repeat(None, size, dtype=values.dtype, eager=True).alias(table)
+            elif stored.len() < size:
+                stored = stored.extend_constant(None, size - stored.len())
+            self.memo[table] = stored.scatter(codes, values)
+
     def saw(self, codes: pl.Series) -> None:
         """Note the largest of ``codes`` (for the size limit; nulls are no codes)."""
         top = codes.max()
@@ -81,6 +103,20 @@ class Dictionary:
             assert isinstance(top, int)
             with self.lock:
                 self.size = max(self.size, top + 1)
+
+
+def span(codes: pl.Series) -> int:
+    """The length of a table indexed by ``codes``: one more than the largest."""
+    top = codes.max()
+    return 0 if top is None else int(top) + 1  # type: ignore[arg-type]
+
+
+def gather_known(table: pl.Series, codes: pl.Series) -> pl.Series:
+    """``table[code]`` per code; null for codes beyond the table (not known yet)."""
+    size = span(codes)
+    if size > table.len():
+        table = table.extend_constant(None, size - table.len())
+    return table.gather(codes)
 
 
 _DEFAULT: Final = Dictionary(pl.Categorical(), None)

@@ -28,7 +28,7 @@ from typing import Any, Final, NamedTuple, TypeVar
 import msgspec
 import polars as pl
 
-from fastaw.transforms.dictionary import PER_QUERY, dictionary
+from fastaw.transforms.dictionary import PER_QUERY, dictionary, gather_known, span
 from fastaw.transforms.frame import nulls
 from fastaw.transforms.jsondata import (
     MAX_KEYS,
@@ -73,6 +73,7 @@ class DistinctData:
         self.data = data
         self.dtype = data.dtype
         self.memo = current.memo if data.dtype == current.dtype else None
+        self._dictionary = current
         self._lock = current.lock
         self.codes = data.to_physical()
         if self.memo is not None:
@@ -114,7 +115,7 @@ class DistinctData:
 
     def expand(self, values: pl.Series) -> pl.Series:
         """Row column of ``values`` (one per distinct text, parallel to `distinct_codes`)."""
-        table = nulls(_span(self.distinct_codes), values.dtype).alias(values.name)
+        table = nulls(span(self.distinct_codes), values.dtype).alias(values.name)
         return table.scatter(self.distinct_codes, values).gather(self.codes)
 
     def map(self, values: Sequence[T | None], dtype: pl.DataType) -> pl.Series:
@@ -210,7 +211,7 @@ class DistinctData:
         if self.memo is not None:
             with self._lock:
                 stored = self.memo.get(table)
-                rows = None if stored is None else _gather(stored, self.codes)
+                rows = None if stored is None else gather_known(stored, self.codes)
             if rows is not None and rows.null_count() == 0:
                 return rows
         return self.expand(self.memoized(table, compute, dtype))
@@ -256,7 +257,7 @@ class DistinctData:
             for table in [t for t in self.memo if t.startswith(_KEY)]:
                 if table.removeprefix(_KEY) in changed:
                     continue
-                values = _gather(self.memo[table], old)
+                values = gather_known(self.memo[table], old)
                 got = values.is_not_null()
                 self._remember(table, new.filter(got), values.filter(got))
         for key, values in known.items():
@@ -269,25 +270,12 @@ class DistinctData:
             values = self.memo.get(table)
             if values is None:
                 return nulls(self.distinct_codes.len(), dtype)
-            return _gather(values, self.distinct_codes)
+            return gather_known(values, self.distinct_codes)
 
     def _remember(self, table: str, codes: pl.Series, values: pl.Series) -> None:
         """Store ``values`` for ``codes`` in memo ``table``."""
         assert self.memo is not None
-        size = _span(codes)
-        with self._lock:
-            stored = self.memo.get(table)
-            if stored is None:
-                stored = nulls(size, values.dtype).alias(table)
-            elif stored.len() < size:
-                stored = stored.extend_constant(None, size - stored.len())
-            self.memo[table] = stored.scatter(codes, values)
-
-
-def _span(codes: pl.Series) -> int:
-    """The length of a table indexed by ``codes``: one more than the largest."""
-    top = codes.max()
-    return 0 if top is None else int(top) + 1  # type: ignore[arg-type]
+        self._dictionary.remember(table, codes, values)
 
 
 def _present(codes: pl.Series) -> pl.Series:
@@ -295,16 +283,8 @@ def _present(codes: pl.Series) -> pl.Series:
     size), so marking them in a bitmap is cheaper than hashing them."""
     if codes.len() == 0:
         return codes.clear()
-    marks = pl.repeat(False, _span(codes), dtype=pl.Boolean, eager=True).scatter(codes, True)
+    marks = pl.repeat(False, span(codes), dtype=pl.Boolean, eager=True).scatter(codes, True)
     return marks.arg_true().cast(pl.UInt32)
-
-
-def _gather(table: pl.Series, codes: pl.Series) -> pl.Series:
-    """``table[code]`` per code; null for codes beyond the table (not known yet)."""
-    size = _span(codes)
-    if size > table.len():
-        table = table.extend_constant(None, size - table.len())
-    return table.gather(codes)
 
 
 def intern(strings: pl.Series) -> tuple[pl.Series, pl.Series]:
@@ -314,6 +294,6 @@ def intern(strings: pl.Series) -> tuple[pl.Series, pl.Series]:
     interned = strings.cast(pl.Categorical(pl.Categories.random()))
     uniques = interned.unique().drop_nulls()
     codes = uniques.to_physical()
-    position = nulls(_span(codes), pl.UInt32).scatter(
+    position = nulls(span(codes), pl.UInt32).scatter(
         codes, pl.int_range(codes.len(), dtype=pl.UInt32, eager=True))
     return uniques.cast(pl.String), position.gather(interned.to_physical())

@@ -33,6 +33,9 @@ from fastaw.transforms.jsondata import decode, encode
 
 #: The name of the overlay column (see the module doc).
 OVERLAY: Final = "overlay"
+#: Memo tables of `plain`: per data text, the overlay last spliced into it, and the result.
+_SPLICED_WITH: Final = "spliced:with"
+_SPLICED: Final = "spliced:into"
 
 
 def has_overlay(events: Events) -> bool:
@@ -96,23 +99,41 @@ def per_row(events: Events, keys: Sequence[str],
 
 def plain(events: Events) -> Events:
     """The frame without overlay: each overlay spliced into its row's data (the new texts
-    interned in the current dictionary)."""
+    interned in the current dictionary).
+
+    In a query, the splice is memoized per data text (`_SPLICED_WITH`, `_SPLICED`): the
+    overlay last spliced into it and the result, so a repeated query answering with whole
+    categorized lists (the Report and Search views) splices nothing again."""
     if not has_overlay(events):
         return events
     overlay = events[OVERLAY]
     if overlay.null_count() == overlay.len():
         return events.select(COLUMNS)
+    data = events["data"]
     current = dictionary()
-    rows = pl.DataFrame({"d": events["data"].to_physical(), "o": overlay.to_physical()})
-    pairs = rows.filter(pl.col("o").is_not_null()).unique(maintain_order=False)
-    new = spliced(pairs["d"].cat.to(events["data"].dtype).cast(pl.String),
-                  pairs["o"].cat.to(overlay.dtype).cast(pl.String))
-    codes = new.cast(current.dtype).to_physical()
-    current.saw(codes)
-    mapped = rows.join(pairs.with_columns(_new=codes), on=["d", "o"], how="left",
-                       maintain_order="left")["_new"]
-    data = mapped.fill_null(rows["d"]).cat.to(events["data"].dtype)
-    return events.select(*COLUMNS[:3], pl.lit(data).alias("data"))
+    memo = current if data.dtype == current.dtype else None
+    rows = pl.DataFrame({"d": data.to_physical(), "o": overlay.to_physical()})
+    new = nulls(events.height, pl.UInt32)
+    if memo is not None:
+        with_ = memo.recall(_SPLICED_WITH, rows["d"])
+        result = memo.recall(_SPLICED, rows["d"])
+        if with_ is not None and result is not None:
+            new = result.zip_with((with_ == rows["o"]).fill_null(False), new)
+    need = rows["o"].is_not_null() & new.is_null()
+    if need.any():
+        pairs = rows.filter(need).unique()
+        texts = spliced(pairs["d"].cat.to(data.dtype).cast(pl.String),
+                        pairs["o"].cat.to(overlay.dtype).cast(pl.String))
+        codes = texts.cast(data.dtype).to_physical()
+        current.saw(codes)
+        if memo is not None:
+            memo.remember(_SPLICED_WITH, pairs["d"], pairs["o"])
+            memo.remember(_SPLICED, pairs["d"], codes)
+        found = rows.join(pairs.with_columns(_new=codes), on=["d", "o"], how="left",
+                          maintain_order="left")["_new"]
+        new = found.zip_with(need, new)
+    return events.select(*COLUMNS[:3], pl.lit(new.fill_null(rows["d"]).cat.to(data.dtype))
+                         .alias("data"))
 
 
 def spliced(texts: pl.Series, overlays: pl.Series) -> pl.Series:
