@@ -65,7 +65,7 @@ def cache_budget(cache_mb: int) -> tuple[int, int]:
     """How a query process splits ``query_cache_mb`` between what it keeps across queries:
     (texts of its data dictionary, with their per-text answers; bytes of recently read
     windows). 70 % / 30 %: the default 700 MB keeps ≈ 1.4M texts (a year of a busy
-    desktop's history is ≈ 790k) and ≈ 210 MB of windows (a year ≈ 35 MB)."""
+    desktop's history is ≈ 520k) and ≈ 210 MB of windows (a year ≈ 30 MB)."""
     from fastaw.transforms.dictionary import BYTES_PER_TEXT  # (Polars: query processes only)
 
     budget = max(0, cache_mb) << 20
