@@ -27,18 +27,12 @@ from fastaw.transforms.frame import nulls
 JSONObject = dict[str, Any]
 
 _decoder: Final = msgspec.json.Decoder(dict[str, Any])
-_any_decoder: Final = msgspec.json.Decoder()
 UNMATCHABLE: Final = "\x00unmatchable"  # a text no canonical JSON value can have
 
 
 def decode(text: str) -> JSONObject:
     """The data object of a canonical text."""
     return _decoder.decode(text)
-
-
-def decode_value(text: str) -> Any:
-    """Any JSON value of a canonical text."""
-    return _any_decoder.decode(text)
 
 
 def encode(value: Any) -> str:
@@ -65,14 +59,6 @@ def value_text(value: Any) -> str:
     if not _finite(value):
         return UNMATCHABLE
     return encode(value)
-
-
-def leads_every_key(text: pl.Expr, key: str) -> pl.Expr:
-    """Whether a ``key`` member can go first in the non-empty canonical object ``text``:
-    its first key starts with a character sorting after ``key``'s first one (and is not an
-    escape). Conservative: False also for some texts where it could."""
-    first = text.str.slice(2, 1)
-    return (first > key[0]) & (first != "\\")
 
 
 _UNRENAMABLE: Final = re.compile(r'["\\\x00-\x1f]')
