@@ -76,12 +76,13 @@ class Dictionary:
 
     def recall(self, table: str, codes: pl.Series) -> pl.Series | None:
         """Memo ``table``'s answer per code of ``codes`` (null: not known), or None when
-        there is no memo or no such table."""
+        there is no memo or no such table. (Gathered under the lock: `remember` writes
+        into the stored table in place.)"""
         if self.memo is None:
             return None
         with self.lock:
             stored = self.memo.get(table)
-        return None if stored is None else gather_known(stored, codes)
+            return None if stored is None else gather_known(stored, codes)
 
     def remember(self, table: str, codes: pl.Series, values: pl.Series) -> None:
         """Store ``values`` for ``codes`` in memo ``table`` (nothing without a memo)."""

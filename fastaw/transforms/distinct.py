@@ -209,9 +209,7 @@ class DistinctData:
         text (a repeated query), this is one lookup by code, without finding the distinct
         texts first."""
         if self.memo is not None:
-            with self._lock:
-                stored = self.memo.get(table)
-                rows = None if stored is None else gather_known(stored, self.codes)
+            rows = self._dictionary.recall(table, self.codes)
             if rows is not None and rows.null_count() == 0:
                 return rows
         return self.expand(self.memoized(table, compute, dtype))
@@ -266,11 +264,8 @@ class DistinctData:
     def _recall(self, table: str, dtype: pl.DataType) -> pl.Series:
         """The memo ``table``'s entry per distinct code (null = not known)."""
         assert self.memo is not None
-        with self._lock:
-            values = self.memo.get(table)
-            if values is None:
-                return nulls(self.distinct_codes.len(), dtype)
-            return gather_known(values, self.distinct_codes)
+        values = self._dictionary.recall(table, self.distinct_codes)
+        return nulls(self.distinct_codes.len(), dtype) if values is None else values
 
     def _remember(self, table: str, codes: pl.Series, values: pl.Series) -> None:
         """Store ``values`` for ``codes`` in memo ``table``."""

@@ -107,7 +107,6 @@ def _with_schema(frame: pl.DataFrame, wanted: dict[str, pl.DataType]) -> pl.Data
 # --- query response JSON -------------------------------------------------------------------
 
 
-
 @cache
 def _times_of_day() -> pl.Series:
     """``HH:MM:SS`` of every second of a day (made by Polars on first use)."""

@@ -59,12 +59,16 @@ def overlay_has(events: Events, key: str) -> pl.Series:
     """Per row: whether its overlay sets ``key`` (False for a frame without overlay)."""
     if not has_overlay(events):
         return pl.repeat(False, events.height, dtype=pl.Boolean, eager=True)
+    return _sets(filled(events), key)
+
+
+def _sets(overlays: pl.Series, key: str) -> pl.Series:
+    """Per row of a `filled` overlay column: whether it sets ``key`` (memoized)."""
 
     def compute(part: DistinctData) -> pl.Series:
         return part.values([key])[key].is_not_null()
 
-    return DistinctData(filled(events)).memoized_rows("sets:" + encode(key), compute,
-                                                      pl.Boolean())
+    return DistinctData(overlays).memoized_rows("sets:" + encode(key), compute, pl.Boolean())
 
 
 def filled(events: Events) -> pl.Series:
@@ -83,14 +87,15 @@ def per_row(events: Events, keys: Sequence[str],
     rows whose overlay sets some of them the answer of their spliced data."""
     if not has_overlay(events):
         return answer(events["data"])
-    has = [overlay_has(events, key) for key in keys]
+    overlays = filled(events)
+    has = [_sets(overlays, key) for key in keys]
     every = pl.select(pl.all_horizontal(has)).to_series()
     some = pl.select(pl.any_horizontal(has)).to_series()
     if every.all():
-        return answer(filled(events))
+        return answer(overlays)
     out = answer(events["data"])
     if every.any():
-        out = answer(filled(events)).zip_with(every, out)
+        out = answer(overlays).zip_with(every, out)
     mixed = (some & ~every).arg_true()
     if mixed.len():
         out = out.scatter(mixed, answer(plain(events[mixed])["data"]))
