@@ -35,6 +35,7 @@ from typing import Final
 
 from fastaw.query import ast
 from fastaw.query.functions import BUILTINS
+from fastaw.query.liveness import names_read
 from fastaw.query.values import Builtin, Value
 
 #: Built-ins without effects: the statements calling only these can run as tasks.
@@ -56,13 +57,6 @@ def thread_pool(threads: int) -> ThreadPoolExecutor:
         return pool
 
 
-def names_read(expr: ast.Expr) -> Iterator[str]:
-    """Every name ``expr`` looks up: variables and called functions."""
-    for node in ast.walk(expr):
-        if isinstance(node, ast.Name | ast.Call):
-            yield node.name
-
-
 def calls(expr: ast.Expr) -> Iterator[str]:
     """The names of the functions ``expr`` calls."""
     for node in ast.walk(expr):
@@ -75,9 +69,17 @@ class _Skipped(Exception):
 
 
 class Task:
-    """One statement's expression, evaluated on the pool once its inputs are done."""
+    """One statement's expression, evaluated on the pool once its inputs are done.
 
-    __slots__ = ("dependents", "env", "expr", "future", "inputs", "stmt", "waiting")
+    Its value is kept only while something still needs it (``holds``): each later task
+    reading it, until that task starts, and each name it is the latest assignment of,
+    until the name is assigned again or released (`fastaw.query.liveness`). So a frame
+    read by one later statement is freed once that statement has run, as in a sequential
+    run, not when the whole dataflow is bound.
+    """
+
+    __slots__ = ("dependents", "env", "expr", "future", "holds", "inputs", "stmt", "value",
+                 "waiting")
 
     def __init__(self, stmt: ast.Assign | ast.Return, expr: ast.Expr, env: dict[str, Value],
                  inputs: dict[str, Task]) -> None:
@@ -85,35 +87,45 @@ class Task:
         self.expr = expr
         self.env = env  #: the values it reads that were known when it was made
         self.inputs = inputs  #: the names it reads from earlier tasks
-        self.future: Future[Value] = Future()
+        self.future: Future[None] = Future()  #: done when it ran (or its error)
+        self.value: Value = None
+        self.holds = 0
         self.dependents: list[Task] = []
         self.waiting = 0
+
+    def result(self) -> Value:
+        """Its value, or its error raised (None once nothing needs the value)."""
+        self.future.result()
+        return self.value
 
 
 class Dataflow:
     """The tasks made so far for one evaluation, and their scheduling.
 
     ``evaluate(env, expr)`` evaluates an expression in an environment (on a pool thread);
-    ``bind(stmt, future)`` binds a finished statement's value or raises its error (in
-    program order, on the calling thread).
+    ``bind(stmt, result)`` binds a finished statement's value (``result()``, which raises
+    its error) in program order, on the calling thread; names released on the way
+    (`add`'s ``released``) are then dropped from ``env``.
     """
 
     def __init__(self, pool: ThreadPoolExecutor, env: dict[str, Value],
                  evaluate: Callable[[dict[str, Value], ast.Expr], Value],
-                 bind: Callable[[ast.Assign | ast.Return, Future[Value]], None]) -> None:
+                 bind: Callable[[ast.Assign | ast.Return, Callable[[], Value]], None]) -> None:
         self.pool = pool
         self.env = env
         self.evaluate = evaluate
         self.bind = bind
         self.tasks: list[Task] = []
         self.latest: dict[str, Task] = {}  #: the last task assigning each name
+        self.released: set[str] = set()  #: names to drop from ``env`` once bound
         self.stopped = False
         self._ready: list[Task] = []  #: ready tasks not started yet (see `finish`)
         self._lock = threading.Lock()
         self._context = contextvars.copy_context()
 
-    def add(self, stmt: ast.Stmt) -> bool:
-        """Make ``stmt`` a task if it can be one (else it is a barrier: False)."""
+    def add(self, stmt: ast.Stmt, released: frozenset[str] = frozenset()) -> bool:
+        """Make ``stmt`` a task if it can be one (else it is a barrier: False). No later
+        statement reads the names ``released``: their values need not be kept after it."""
         if isinstance(stmt, ast.Assign):
             expr, targets = stmt.value, [stmt.name]
         elif isinstance(stmt, ast.Return):
@@ -128,19 +140,29 @@ class Dataflow:
             if name in self.latest or not isinstance(function, Builtin) or \
                     function.name not in PURE:  # (print may go by another name)
                 return False
-        env = dict(self.env)
-        inputs = {name: self.latest[name]
-                  for name in (*names_read(expr), *IMPLICIT) if name in self.latest}
+        reads = (*names_read(expr), *IMPLICIT)
+        # only what it reads: a copy of the whole environment would keep every value
+        # bound so far alive until the task has run
+        env = {name: self.env[name] for name in reads if name in self.env}
+        inputs = {name: self.latest[name] for name in reads if name in self.latest}
         task = Task(stmt, expr, env, inputs)
         self.tasks.append(task)
-        for name in targets:
-            self.latest[name] = task
         with self._lock:
             for dep in dict.fromkeys(inputs.values()):
+                dep.holds += 1
                 if not dep.future.done():
                     dep.dependents.append(task)
                     task.waiting += 1
             ready = task.waiting == 0
+            for name in targets:
+                if name in self.latest:
+                    self._let_go(self.latest[name])
+                self.latest[name] = task
+                task.holds += 1
+            for name in released:
+                if name in self.latest:
+                    self._let_go(self.latest.pop(name))
+        self.released |= released
         if ready and not called:
             self._run_one(task)  # no call, nothing to wait for: cheaper here than handed over
         elif ready:
@@ -171,11 +193,19 @@ class Dataflow:
             # values they hold are freed as soon as they are bound, not by the cycle
             # collector some time later
             task.env, task.inputs = {}, {}
+            if any(dep.future.exception() is not None for dep in inputs.values()):
+                raise _Skipped
+            taken = {dep: self._take(dep) for dep in dict.fromkeys(inputs.values())}
             for name, dep in inputs.items():
-                if dep.future.exception() is not None:
-                    raise _Skipped
-                env[name] = dep.future.result()
-            task.future.set_result(self.evaluate(env, task.expr))
+                env[name] = taken[dep]
+            del taken
+            value = self.evaluate(env, task.expr)
+            del env
+            with self._lock:
+                if task.holds:
+                    task.value = value
+            del value
+            task.future.set_result(None)
         except BaseException as exc:  # handed to the thread that binds it
             task.future.set_exception(exc)
         with self._lock:
@@ -186,6 +216,19 @@ class Dataflow:
                     ready.append(dependent)
             task.dependents = []
         return ready
+
+    def _take(self, task: Task) -> Value:
+        """``task``'s value, for a task reading it (which then no longer holds it)."""
+        with self._lock:
+            value = task.value
+            self._let_go(task)
+            return value
+
+    def _let_go(self, task: Task) -> None:
+        """One fewer hold on ``task``'s value: the last one frees it (lock held)."""
+        task.holds -= 1
+        if task.holds == 0:
+            task.value = None
 
     def finish(self) -> None:
         """Wait for every task made so far and bind their values in program order; raise
@@ -204,7 +247,10 @@ class Dataflow:
                 self._submit(task)
         try:
             for task in tasks:
-                self.bind(task.stmt, task.future)
+                self.bind(task.stmt, task.result)
+            for name in self.released:
+                self.env.pop(name, None)
+            self.released.clear()
         except BaseException:
             self.stopped = True
             for task in tasks:

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Final
 
@@ -29,6 +28,7 @@ from fastaw.query.convert import concat_frames, parse_interval
 from fastaw.query.dataflow import Dataflow, thread_pool
 from fastaw.query.diag import at, error
 from fastaw.query.functions import BUILTINS
+from fastaw.query.liveness import released_after
 from fastaw.query.output import encode_results, encode_value
 from fastaw.query.parser import parse
 from fastaw.query.source import EventSource
@@ -147,8 +147,18 @@ class _Evaluation:
         self.ctx = Context(env, source)
         self.deadline = deadline
 
-    def run_concurrently(self, body: tuple[ast.Stmt, ...], threads: int) -> None:
-        """`run_block`, with statements that do not depend on each other run at the same
+    def run_program(self, body: tuple[ast.Stmt, ...],
+                    released: tuple[frozenset[str], ...]) -> None:
+        """`run_block` for the top level: after each statement, drop the variables no
+        later statement reads (``released``, see `fastaw.query.liveness`)."""
+        for stmt, names in zip(body, released, strict=True):
+            self.run_block((stmt,))
+            for name in names:
+                self.env.pop(name, None)
+
+    def run_concurrently(self, body: tuple[ast.Stmt, ...], threads: int,
+                         released: tuple[frozenset[str], ...]) -> None:
+        """`run_program`, with statements that do not depend on each other run at the same
         time on ``threads`` threads (`fastaw.query.dataflow`); the same values and the same
         first error."""
 
@@ -157,16 +167,18 @@ class _Evaluation:
             task.check_deadline()
             return task.eval(expr)
 
-        def bind(stmt: ast.Assign | ast.Return, result: Future[Value]) -> None:
+        def bind(stmt: ast.Assign | ast.Return, result: Callable[[], Value]) -> None:
             with self.located(stmt):
-                self.bind(stmt, result.result())
+                self.bind(stmt, result())
 
         flow = Dataflow(thread_pool(threads), self.env, evaluate, bind)
-        for stmt in body:
+        for stmt, names in zip(body, released, strict=True):
             self.check_deadline()
-            if not flow.add(stmt):
+            if not flow.add(stmt, names):
                 flow.finish()
                 self.run_block((stmt,))
+                for name in names:
+                    self.env.pop(name, None)
         flow.finish()
 
     def check_deadline(self) -> None:
@@ -274,11 +286,13 @@ class _Evaluation:
 class Program:
     """A compiled query: parse once, then `run` it for any number of timeperiods."""
 
-    __slots__ = ("module", "text")
+    __slots__ = ("module", "released", "text")
 
     def __init__(self, text: str, module: ast.Module) -> None:
         self.text = text
         self.module = module
+        #: per top-level statement, the variables no later one reads
+        self.released = released_after(module.body)
 
     def evaluate(
         self,
@@ -301,9 +315,9 @@ class Program:
         try:
             threads = _threads if threads is None else threads
             if threads > 1:
-                evaluation.run_concurrently(self.module.body, threads)
+                evaluation.run_concurrently(self.module.body, threads, self.released)
             else:
-                evaluation.run_block(self.module.body)
+                evaluation.run_program(self.module.body, self.released)
         except RecursionError:
             raise error("InvalidType", "value nested too deeply to evaluate") from None
         if "RETURN" not in env:
