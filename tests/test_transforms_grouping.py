@@ -76,6 +76,23 @@ def test_query_bucket_clip_matches_reference(events: list[Ev], start: int, lengt
     assert canon(got) == canon(ref.query_bucket_clip(events, start, start + length))
 
 
+@settings(max_examples=200, deadline=None)
+@given(event_lists(negative=True), st.integers(0, 20 * S), st.integers(-S, 20 * S),
+       st.booleans())
+def test_query_bucket_clip_oldest_first_is_its_stable_sort_by_start(
+        events: list[Ev], start: int, length: int, stored_order: bool) -> None:
+    """``newest_first=False`` (for built-ins that sort by start first): what a stable sort
+    by start gives the newest-first list, ties by clipping at the period's start included.
+    The input comes as the store gives it (ascending; ties by id descending) or as
+    generated."""
+    events = [Ev(e.ts, e.dur, e.data, i) for i, e in enumerate(events)]
+    if stored_order:
+        events.sort(key=lambda e: (e.ts, -e.id))
+    frame, end = to_frame(events), start + length
+    oldest = from_frame(tf.query_bucket_clip(frame, start, end, newest_first=False))
+    assert oldest == from_frame(tf.sort_by_timestamp(tf.query_bucket_clip(frame, start, end)))
+
+
 # --- merge / chunk ---------------------------------------------------------------------------
 
 

@@ -52,6 +52,26 @@ def query_bucket(ctx: Context, args: list[Value]) -> Value:
     return frame_result("query_bucket_clip", frame, start, end)
 
 
+#: Built-ins that sort every event list they get by start time (stably) before anything
+#: else. Their arguments that are calls of ``query_bucket`` are evaluated by
+#: `query_bucket_oldest_first`: the same events in the order that sort gives them, which
+#: saves reversing them twice (``flood(query_bucket(…))``, the dashboard's first step: a
+#: year of window events ≈ 30 MiB less while it runs).
+SORTS_FIRST: Final = frozenset({"flood", "sort_by_timestamp", "filter_period_intersect",
+                                "period_union"})
+
+
+def query_bucket_oldest_first(ctx: Context, args: list[Value]) -> Value:
+    """``query_bucket`` for an argument of a `SORTS_FIRST` built-in: its events in the
+    order a stable sort by (clipped) start time gives query_bucket's newest-first list
+    (`fastaw.transforms.clip.query_bucket_clip`)."""
+    arity(args, 1)
+    frame, start, end = fetch(ctx, to_string(args[0]))
+    if start > end:
+        return frame
+    return frame_result("query_bucket_clip", frame, start, end, newest_first=False)
+
+
 def query_bucket_names(ctx: Context, args: list[Value]) -> Value:
     arity(args, 0)
     # Rust answers in HashMap order (arbitrary); sorted is one valid, stable order.

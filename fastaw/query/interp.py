@@ -27,7 +27,7 @@ from fastaw.query import ast
 from fastaw.query.convert import concat_frames, parse_interval
 from fastaw.query.dataflow import Dataflow, thread_pool
 from fastaw.query.diag import at, error
-from fastaw.query.functions import BUILTINS
+from fastaw.query.functions import BUILTINS, SORTS_FIRST, query_bucket_oldest_first
 from fastaw.query.liveness import released_after
 from fastaw.query.output import encode_results, encode_value
 from fastaw.query.parser import parse
@@ -266,15 +266,24 @@ class _Evaluation:
             return [self.eval(item) for item in expr.items]
         return {key: self.eval(value) for key, value in zip(expr.keys, expr.values, strict=True)}
 
-    def call(self, expr: ast.Call) -> Value:
-        args = [self.eval(arg) for arg in expr.args]
-        self.check_deadline()
+    def call(self, expr: ast.Call, *, oldest_first: bool = False) -> Value:
+        """Evaluate the arguments, then look the name up and call it. With
+        ``oldest_first``, a call of ``query_bucket`` answers in the order a stable sort by
+        start time would give its events (`SORTS_FIRST`)."""
+        # (looking the name up before the arguments are evaluated cannot see another
+        # value: expressions assign nothing)
         fn = self.env.get(expr.name, _MISSING)
+        sorts = isinstance(fn, Builtin) and fn.name in SORTS_FIRST
+        args = [self.call(arg, oldest_first=True) if sorts and isinstance(arg, ast.Call)
+                else self.eval(arg) for arg in expr.args]
+        self.check_deadline()
         try:
             if fn is _MISSING:
                 raise error("VariableNotDefined", expr.name)
             if not isinstance(fn, Builtin):
                 raise error("InvalidType", expr.name)
+            if oldest_first and fn.name == "query_bucket":
+                return query_bucket_oldest_first(self.ctx, args)
             return fn.fn(self.ctx, args)
         except QueryError as exc:
             located = at(exc, self.src, expr.pos, expr.name)

@@ -14,8 +14,12 @@ from fastaw.transforms.frame import IN_MEMORY, Events, empty
 from fastaw.transforms.ordering import strictly_ascending
 
 
-def query_bucket_clip(frame: Events, start_ns: int, end_ns: int) -> Events:
-    """Events of ``frame`` overlapping ``[start_ns, end_ns]``, clipped to it, newest first.
+def query_bucket_clip(frame: Events, start_ns: int, end_ns: int, *,
+                      newest_first: bool = True) -> Events:
+    """Events of ``frame`` overlapping ``[start_ns, end_ns]``, clipped to it, newest first
+    (or, unless ``newest_first``, in the order a stable sort by start time would give the
+    newest-first list: oldest first, ties by id ascending, except that events clipped to
+    the period's start keep their newest-first order among themselves).
 
     ::
 
@@ -40,10 +44,18 @@ def query_bucket_clip(frame: Events, start_ns: int, end_ns: int) -> Events:
         pl.col("data"),
     ]
     if strictly_ascending(touching["timestamp"]):  # no ties: newest first = reversed
+        if not newest_first:
+            # the events that start before the period all start at its start once
+            # clipped: among those, newest first (where a stable sort of the newest-first
+            # list by start leaves them)
+            before = touching["timestamp"].search_sorted(start_ns, side="right")
+            if before > 1:
+                touching = pl.concat([touching.head(before).reverse(),
+                                      touching.slice(before)], rechunk=False)
+            return touching.select(clipped)
         # reversed while the clipped columns are made, not copied once more after
         return touching.lazy().select(column.reverse() for column in clipped).collect(
             engine=IN_MEMORY)
-    return (
-        touching.sort(["timestamp", "id"], descending=[True, False], maintain_order=True)
-        .select(clipped)
-    )
+    newest = touching.sort(["timestamp", "id"], descending=[True, False],
+                           maintain_order=True).select(clipped)
+    return newest if newest_first else newest.sort("timestamp", maintain_order=True)
