@@ -19,7 +19,6 @@ from typing import Any, Final
 
 import msgspec
 
-from fastaw.allocator import fix_malloc_thresholds
 from fastaw.api import docs, routes, static
 from fastaw.api.http import (
     Receive,
@@ -207,5 +206,4 @@ def create_app(config: Config | None = None) -> App:
     if config is None:
         text = os.environ.get(ENV_VAR)
         config = from_env(text) if text else load({})
-    fix_malloc_thresholds()
     return App(config)
