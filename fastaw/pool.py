@@ -217,6 +217,8 @@ class QueryPool:
                        for _ in range(self.workers)]
         self._idle: asyncio.Queue[_Slot] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: the slot put back last: the next query goes there (`_queue`)
+        self._last: _Slot | None = None
 
     def _queue(self) -> asyncio.Queue[_Slot]:
         """The idle slots of the running event loop (made on first use; a new loop — e.g.
@@ -239,11 +241,31 @@ class QueryPool:
         for slot in self._slots:
             slot.executor().submit(_ping)
 
+    def anticipate(self) -> None:
+        """Start the process the next query will go to, unless it runs already.
+
+        The web UI queries as soon as its scripts have loaded, and a new process takes
+        ≈ 0.5 s to start: most of the first answer after the server stood idle
+        (`_release_when_idle`) when the query itself is small — a day's Activity view
+        answered in ≈ 0.75 s, of which the start was ≈ 0.5 s. Serving the web UI's page
+        therefore starts it (`fastaw.api.static`). Started this way, the process is
+        stopped again like any other after ``idle_release`` seconds without a query.
+        (Not on API calls: a client listing buckets on a timer, as a sync agent does,
+        would keep restarting a process it never uses.)
+        """
+        slot = self._last or self._slots[0]
+        if slot.started:
+            return
+        slot.executor().submit(_ping)
+        if slot.release is None:
+            self._release_when_idle(slot)
+
     async def run(self, lines: list[str], timeperiods: list[str], name: str | None) -> bytes:
         idle = self._queue()
         slot = await idle.get()
         if slot.release is not None:
             slot.release.cancel()
+            slot.release = None
         try:
             future = slot.executor().submit(self.target, lines, timeperiods, name,
                                              self.timeout)
@@ -264,6 +286,7 @@ class QueryPool:
                 ) from None
         finally:
             idle.put_nowait(slot)
+            self._last = slot
             self._release_when_idle(slot)
         if status != 200:
             raise ForwardedError(status, payload)

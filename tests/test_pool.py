@@ -231,3 +231,56 @@ def test_idle_release_zero_keeps_query_workers(tmp_path: Path) -> None:
     finally:
         made.close()
     assert _pid(first) == _pid(second)
+
+
+def _process_ids(slot: Any) -> list[int]:
+    executor = slot._executor
+    return [] if executor is None else list(getattr(executor, "_processes", {}))
+
+
+def test_anticipate_starts_the_process_the_next_query_goes_to(tmp_path: Path) -> None:
+    Env(tmp_path / "store").close()
+    made = QueryPool(tmp_path / "store", 1 << 30, workers=2, timeout=30.0, idle_release=1.0)
+    made.target = sleepy
+
+    async def scenario() -> None:
+        made.anticipate()
+        first, second = made._slots
+        assert first.started and not second.started
+        await asyncio.sleep(0.2)
+        started = _process_ids(first)
+        made.anticipate()  # running already: nothing new
+        assert _process_ids(first) == started and not second.started
+        reply = await made.run(["0"], [], None)
+        assert [_pid(reply)] == started
+        # two at once: the slot put back last takes the next query, and is anticipated
+        replies = await asyncio.gather(made.run(["1.5"], [], None), made.run(["0"], [], None))
+        last = made._last
+        assert last is not None and _pid(replies[0]) in _process_ids(last)
+        await asyncio.sleep(2.0)  # idle_release: both stopped
+        assert not first.started and not second.started
+        made.anticipate()
+        assert last.started and not (first if last is second else second).started
+        await asyncio.sleep(2.0)  # started by anticipate, stopped when idle all the same
+        assert not last.started
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        made.close()
+
+
+def test_opening_the_web_ui_starts_a_query_worker(make_client: Any, tmp_path: Path) -> None:
+    """Its page, not an API call: a sync agent listing buckets on a timer would keep
+    restarting a process it never uses."""
+    webui = tmp_path / "webui"
+    webui.mkdir()
+    (webui / "index.html").write_text("<html></html>")
+    (webui / "app.js").write_text("")
+    client = make_client(webui=str(webui))
+    for path in ("/api/0/info", "/api/0/buckets/", "/app.js"):
+        assert client.get(path).status_code == 200
+    server = client.app.server
+    assert server is not None and (server.pool is None or not server.pool._slots[0].started)
+    assert client.get("/").status_code == 200
+    assert server.pool._slots[0].started

@@ -96,6 +96,12 @@ class Server:
 
         return await run_query(self, body, name)
 
+    def anticipate_query(self) -> None:
+        """A query is likely to come: start the query worker it will go to."""
+        from fastaw.api.querying import anticipate_query
+
+        anticipate_query(self)
+
     def close(self) -> None:
         self.validator.shutdown()
         self.writer.stop()

@@ -29,6 +29,12 @@ def pool_of(server: Server) -> QueryPool:
     return pool
 
 
+def anticipate_query(server: Server) -> None:
+    """A query is likely to come: have its worker process start now
+    (`fastaw.pool.QueryPool.anticipate`)."""
+    pool_of(server).anticipate()
+
+
 async def run_query(server: Server, body: bytes, name: str | None) -> bytes:
     request: QueryRequest = decode_json(body, QueryRequest, "query request")
     if not request.timeperiods:

@@ -53,6 +53,9 @@ async def serve(server: Server, request: Request) -> Response:
     if segments and segments[0] == "api":
         raise _not_found(request)
     webui = server.config.webui
+    if webui is not None and segments in ([], ["index.html"]):
+        # the web UI is loading: its first query follows once its scripts run
+        server.anticipate_query()
     if webui is None:
         if not segments:
             return Response(body=HELP_PAGE, content_type=b"text/html; charset=utf-8",
