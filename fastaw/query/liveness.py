@@ -10,9 +10,9 @@ statement that reads it.
 
 For each top-level statement, `released_after` lists the variables that no later statement
 reads, at any depth (inside an ``if``, a condition, an argument), among those the statement
-itself reads or assigns (so each is named once, where it dies). Names a statement never
-assigns (the built-ins, ``TIMEINTERVAL``), ``RETURN`` and the names read implicitly are
-never released. Releasing only drops a binding: a value another name (or ``RETURN``) holds
+itself reads or assigns (so each is named once, where it dies). Names that no statement
+assigns (the built-ins), ``RETURN`` and ``TIMEINTERVAL`` (which ``query_bucket`` reads
+without naming it) are never released. Releasing only drops a binding: a value another name (or ``RETURN``) holds
 lives on.
 """
 
