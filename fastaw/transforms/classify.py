@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from fastaw.transforms.dictionary import dictionary
+from fastaw.transforms.dictionary import codes_of
 from fastaw.transforms.distinct import DistinctData, Rewrite, intern
 from fastaw.transforms.errors import InvalidParameters, RegexCompileError
 from fastaw.transforms.frame import Events
@@ -211,9 +211,7 @@ def categorize(events: Events, rules: Sequence[Any], overlay: bool = False) -> E
             take = (matches.of(rule) & (best_len <= len(name))).arg_true()
             best_len = best_len.scatter(take, len(name))
             best = best.scatter(take, index)
-        codes = names.cast(dd.dtype).to_physical().gather(best + 1)
-        dictionary().saw(codes)
-        return codes
+        return codes_of(names, dd.dtype).gather(best + 1)
 
     dd = DistinctData(events["data"])
     codes = dd.memoized_rows("category:" + encode(list(rules)), choose, pl.UInt32())

@@ -106,6 +106,14 @@ class Dictionary:
                 self.size = max(self.size, top + 1)
 
 
+def codes_of(texts: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """The codes of ``texts`` (null stays null) in the dictionary of ``dtype``, the new
+    ones interned and counted toward the current dictionary's size (`Dictionary.saw`)."""
+    codes = texts.cast(dtype).to_physical()
+    dictionary().saw(codes)
+    return codes
+
+
 def span(codes: pl.Series) -> int:
     """The length of a table indexed by ``codes``: one more than the largest."""
     top = codes.max()

@@ -14,7 +14,7 @@ from typing import Final
 
 import polars as pl
 
-from fastaw.transforms.dictionary import dictionary
+from fastaw.transforms.dictionary import codes_of
 from fastaw.transforms.distinct import DistinctData
 from fastaw.transforms.frame import COLUMNS, Events, empty
 from fastaw.transforms.jsondata import encode
@@ -66,9 +66,7 @@ def _merge_keys(data: pl.Series, keys: Sequence[str]) -> pl.Series:
         for i, key in enumerate(sorted(set(keys))):
             members += [pl.lit(("," if i else "{") + encode(key) + ":"), values[key]]
         merge_key = pl.select(pl.concat_str([*members, pl.lit("}")])).to_series()
-        codes = merge_key.cast(part.dtype).to_physical()
-        dictionary().saw(codes)  # (new texts count toward the dictionary's size)
-        return codes.fill_null(_NO_KEY)
+        return codes_of(merge_key, part.dtype).fill_null(_NO_KEY)
 
     return dd.memoized_rows("merge:" + encode(list(keys)), key_codes, pl.UInt32())
 

@@ -26,7 +26,7 @@ from typing import Final
 
 import polars as pl
 
-from fastaw.transforms.dictionary import dictionary
+from fastaw.transforms.dictionary import codes_of, dictionary
 from fastaw.transforms.distinct import DistinctData
 from fastaw.transforms.frame import COLUMNS, Events, conform, data_literal, nulls
 from fastaw.transforms.jsondata import decode, encode
@@ -129,8 +129,7 @@ def plain(events: Events) -> Events:
         pairs = rows.filter(need).unique()
         texts = spliced(pairs["d"].cat.to(data.dtype).cast(pl.String),
                         pairs["o"].cat.to(overlay.dtype).cast(pl.String))
-        codes = texts.cast(data.dtype).to_physical()
-        current.saw(codes)
+        codes = codes_of(texts, data.dtype)
         if memo is not None:
             memo.remember(_SPLICED_WITH, pairs["d"], pairs["o"])
             memo.remember(_SPLICED, pairs["d"], codes)

@@ -17,7 +17,7 @@ from typing import Final, NamedTuple
 
 import polars as pl
 
-from fastaw.transforms.dictionary import dictionary
+from fastaw.transforms.dictionary import codes_of
 from fastaw.transforms.distinct import DistinctData
 from fastaw.transforms.frame import Events, nulls
 from fastaw.transforms.jsondata import encode, string_values
@@ -283,7 +283,7 @@ def _split_codes(events: Events) -> pl.Series:
 
 
 def _code_of(text: str, dtype: pl.DataType) -> int:
-    code = pl.Series([text], dtype=pl.String).cast(dtype).to_physical().item()
+    code = codes_of(pl.Series([text], dtype=pl.String), dtype).item()
     assert isinstance(code, int)
     return code
 
@@ -297,9 +297,7 @@ def _url_overlays(dd: DistinctData) -> pl.Series:
                                              maintain_order="left")["head"]
     texts = pl.select(pl.concat_str(pl.lit(found).str.head(-1), pl.lit("}"))
                       .fill_null("{}")).to_series()
-    codes = texts.cast(dd.dtype).to_physical()
-    dictionary().saw(codes)
-    return codes
+    return codes_of(texts, dd.dtype)
 
 
 # URLs whose WHATWG parse is their own text: lowercase http(s), a lowercase ASCII domain
