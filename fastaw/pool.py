@@ -236,11 +236,6 @@ class QueryPool:
                 self._idle.put_nowait(slot)
         return self._idle
 
-    def warm_up(self) -> None:
-        """Start the worker processes now rather than on the first query."""
-        for slot in self._slots:
-            slot.executor().submit(_ping)
-
     def anticipate(self) -> None:
         """Start the process the next query will go to, unless it runs already.
 

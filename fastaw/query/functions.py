@@ -44,12 +44,12 @@ log = logging.getLogger("fastaw.query")
 # -- data access --------------------------------------------------------------------------
 
 
-def query_bucket(ctx: Context, args: list[Value]) -> Value:
+def query_bucket(ctx: Context, args: list[Value], newest_first: bool = True) -> Value:
     arity(args, 1)
     frame, start, end = fetch(ctx, to_string(args[0]))
     if start > end:
         return frame
-    return frame_result("query_bucket_clip", frame, start, end)
+    return frame_result("query_bucket_clip", frame, start, end, newest_first=newest_first)
 
 
 #: Built-ins that sort every event list they get by start time (stably) before anything
@@ -65,11 +65,7 @@ def query_bucket_oldest_first(ctx: Context, args: list[Value]) -> Value:
     """``query_bucket`` for an argument of a `SORTS_FIRST` built-in: its events in the
     order a stable sort by (clipped) start time gives query_bucket's newest-first list
     (`fastaw.transforms.clip.query_bucket_clip`)."""
-    arity(args, 1)
-    frame, start, end = fetch(ctx, to_string(args[0]))
-    if start > end:
-        return frame
-    return frame_result("query_bucket_clip", frame, start, end, newest_first=False)
+    return query_bucket(ctx, args, newest_first=False)
 
 
 def query_bucket_names(ctx: Context, args: list[Value]) -> Value:
