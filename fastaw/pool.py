@@ -251,7 +251,12 @@ class QueryPool:
         slot = self._last or self._slots[0]
         if slot.started:
             return
-        slot.executor().submit(_ping)
+        try:
+            slot.executor().submit(_ping)
+        except OSError as exc:  # only a head start: the query will report it
+            log.warning("could not start a query worker ahead of a query: %s", exc)
+            slot.kill()
+            return
         if slot.release is None:
             self._release_when_idle(slot)
 

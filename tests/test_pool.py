@@ -284,3 +284,21 @@ def test_opening_the_web_ui_starts_a_query_worker(make_client: Any, tmp_path: Pa
     assert server is not None and (server.pool is None or not server.pool._slots[0].started)
     assert client.get("/").status_code == 200
     assert server.pool._slots[0].started
+
+
+def test_the_page_is_served_when_no_query_worker_can_start(
+        make_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting a worker ahead of a query is only a head start: the page answers anyway."""
+    from fastaw import pool as pool_module
+
+    def cannot_fork(self: Any) -> Any:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    webui = tmp_path / "webui"
+    webui.mkdir()
+    (webui / "index.html").write_text("<html></html>")
+    monkeypatch.setattr(pool_module._Slot, "executor", cannot_fork)
+    client = make_client(webui=str(webui))
+    response = client.get("/")
+    assert response.status_code == 200 and response.text == "<html></html>"
+    assert not client.app.server.pool._slots[0].started
