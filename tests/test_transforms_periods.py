@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import polars as pl
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -281,13 +282,14 @@ def test_filter_period_intersect_matches_reference(events: list[Ev], filters: li
 @settings(max_examples=150, deadline=None)
 @given(event_lists(), event_lists(data=no_data))
 @example([Ev(0, 100, {}, 1), Ev(10, 10, {}, 2)], [Ev(15, 3), Ev(50, 10)])
-def test_filter_period_intersect_merged_pieces_match_reference(
+def test_filter_period_intersect_in_slices_matches_reference(
     events: list[Ev], filters: list[Ev]
 ) -> None:
-    # an event's pieces after its first are spliced in when few, merged in by a sort key
-    # when many: small lists take the second path only with the splice limit at 0
+    # the events' first pieces are worked out a slice of events at a time: with slices of
+    # two events, small lists cross slice boundaries (an event's later pieces merged in
+    # after a boundary, the pointer carried over from the slice before)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(periods, "_SPLICE_LIMIT", 0)
+        patch.setattr(periods, "_SLICE", 2)
         got = from_frame(tf.filter_period_intersect(to_frame(events), to_frame(filters)))
     assert canon(got) == canon(ref.filter_period_intersect(events, filters))
 
@@ -336,3 +338,13 @@ def test_heavy_flood_and_intersect_match_reference(events: list[Ev], filters: li
     assert canon(from_frame(tf.flood(to_frame(events)))) == canon(ref.flood(events))
     got = from_frame(tf.filter_period_intersect(to_frame(events), to_frame(filters)))
     assert canon(got) == canon(ref.filter_period_intersect(events, filters))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-5, 30), max_size=40), st.lists(st.integers(-5, 30), max_size=40))
+def test_first_reaching_is_search_sorted(reach: list[int], values: list[int]) -> None:
+    # both ascending, with repeats; values before, among and after the reach
+    reach_s = pl.Series(sorted(reach), dtype=pl.Int64)
+    values_s = pl.Series(sorted(values), dtype=pl.Int64)
+    got = periods.first_reaching(reach_s, values_s).to_list()
+    assert got == reach_s.search_sorted(values_s, side="left").to_list()

@@ -11,7 +11,7 @@ from typing import Final
 
 import polars as pl
 
-from fastaw.transforms.frame import COLUMNS, IN_MEMORY, Events, data_literal, empty, nulls
+from fastaw.transforms.frame import COLUMNS, Events, data_literal, empty, nulls
 from fastaw.transforms.loops import Pieces, intersect_loop, union_loop, union_no_overlap_loop
 from fastaw.transforms.ordering import sort_by_timestamp
 
@@ -69,76 +69,110 @@ def filter_period_intersect(events: Events, filters: Events) -> Events:
             fi["duration"].to_list(),
         )
         return from_pieces(ev, pieces)
-    ev = ev.filter(pl.col("duration") > 0)
+    if (ev["duration"] <= 0).any():  # (a filter copies every column even when it keeps all)
+        ev = ev.filter(pl.col("duration") > 0)
     if ev.height == 0:
         return empty()
     m = fi.height
     f_start = fi["timestamp"]
     f_end = f_start + fi["duration"]
     reach = f_end.cum_max()
-    e_end = ev["timestamp"] + ev["duration"]
-    upto = reach.search_sorted(e_end.cum_max(), side="left")  # G(max end so far)
-    frame = ev.with_columns(
-        _end=e_end,
-        _lo=upto.shift(1).fill_null(0),
-        _hi=upto.clip(upper_bound=m - 1),
-    )
-    ts, end, fs, fe, cur = (pl.col(c) for c in ("timestamp", "_end", "_fs", "_fe", "_cur"))
-    lo, hi = pl.col("_lo"), pl.col("_hi")
-    emits = (fs < end) & (cur < fe)
-    piece = [
-        pl.max_horizontal(cur, fs).alias("timestamp"),
-        (pl.min_horizontal(end, fe) - pl.max_horizontal(cur, fs)).alias("duration"),
+    ts = ev["timestamp"]
+    upto = first_reaching(reach, (ts + ev["duration"]).cum_max())  # G(max end so far)
+    lo = upto.shift(1).fill_null(0)
+    hi = upto.clip(upper_bound=m - 1)
+    del upto
+    more = _further_pieces(ev, lo, hi, f_start, f_end, reach)
+    # the output a slice of events at a time: the intermediate columns are those of one
+    # slice, not of the whole list (a year of window events: 98 → ≈ 40 MiB)
+    bounds = more["_e"].search_sorted(
+        pl.int_range(0, ev.height + _SLICE, _SLICE, dtype=pl.UInt32, eager=True), side="left")
+    parts = [
+        _pieces(ev.slice(offset, _SLICE), offset, lo.slice(offset, _SLICE),
+                hi.slice(offset, _SLICE), f_start, f_end,
+                more.slice(bounds[i], bounds[i + 1] - bounds[i]))
+        for i, offset in enumerate(range(0, ev.height, _SLICE))
     ]
-    # events visiting more filters: their further pieces (often none: an event that ends in
-    # the gap after a filter visits the next one without overlapping it)
-    more = (
-        frame.with_row_index("_e")
-        .filter(lo < hi)
-        .with_columns(_j=pl.int_ranges(lo + 1, hi + 1, dtype=pl.UInt32))
-        .explode("_j")
-    )
-    j = more["_j"]
-    more = more.with_columns(
-        _fs=f_start.gather(j), _fe=f_end.gather(j), _cur=pl.max_horizontal(ts, reach.gather(j - 1))
-    ).filter(emits)
-    # lazily: only the output's columns of the kept rows are ever made, not a wide copy
-    first = frame["_lo"].clip(upper_bound=m - 1)
-    firsts = frame.lazy().with_columns(
-        _cur=ts, _fs=f_start.gather(first), _fe=f_end.gather(first))
-    if more.height == 0:
-        return firsts.filter((lo <= hi) & emits).select(*piece, "id", "data").select(
-            COLUMNS).collect(engine=IN_MEMORY)
-    firsts = firsts.with_row_index("_e").filter((lo <= hi) & emits)
-    return _merged_in(firsts.select(*piece, "id", "data", "_e").collect(engine=IN_MEMORY),
-                      more.select(*piece, "id", "data", "_e", (pl.col("_j") - lo).alias("_k")))
+    return pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]
 
 
-#: Up to this many extra pieces are spliced between slices of the first pieces; more are
-#: merged in by a sort key.
-_SPLICE_LIMIT: Final = 256
+#: Events whose pieces are worked out at a time.
+_SLICE: Final = 1 << 18
+_END, _FS, _FE, _CUR = (pl.col(c) for c in ("_end", "_fs", "_fe", "_cur"))
+#: Whether an event (at ``_cur`` until ``_end``) has a piece in the filter ``_fs``–``_fe``.
+_EMITS: Final = (_FS < _END) & (_CUR < _FE)
+#: That piece's start and duration.
+_PIECE: Final = (
+    pl.max_horizontal(_CUR, _FS).alias("timestamp"),
+    (pl.min_horizontal(_END, _FE) - pl.max_horizontal(_CUR, _FS)).alias("duration"),
+)
 
 
-def _merged_in(firsts: pl.DataFrame, more: pl.DataFrame) -> Events:
-    """``firsts`` (one piece per event ``_e``, ascending) with ``more`` (further pieces,
-    ordered by ``_e`` and their rank ``_k``) each placed after its event's earlier pieces."""
-    if more.height <= _SPLICE_LIMIT:
-        at = firsts["_e"].search_sorted(more["_e"], side="right").to_list()
-        parts, done = [], 0
-        for row, cut in enumerate(at):
-            parts += [firsts.slice(done, cut - done).select(COLUMNS),
-                      more.slice(row, 1).select(COLUMNS)]
-            done = cut
-        parts.append(firsts.slice(done).select(COLUMNS))
-        return pl.concat(parts, rechunk=True)
-    # the keys are distinct; one sort of both beats merge_sorted (Chrome's year: 5 vs 18 ms)
-    order = pl.col("_e").cast(pl.Int64) * (1 << 32)
+def _further_pieces(ev: Events, lo: pl.Series, hi: pl.Series, f_start: pl.Series,
+                    f_end: pl.Series, reach: pl.Series) -> pl.DataFrame:
+    """The pieces of the events that visit more than one filter, in the filters after
+    their first (``lo``): the output's columns and ``_e``, the event's row, ordered by
+    event and filter. Often there are none: an event that ends in the gap after a filter
+    visits the next one without overlapping it."""
+    spans = (lo < hi).arg_true()
+    pairs = pl.DataFrame({
+        "_e": spans,
+        "_j": pl.int_ranges(lo.gather(spans) + 1, hi.gather(spans) + 1, dtype=pl.UInt32,
+                            eager=True),
+    }).explode("_j")
+    e, j = pairs["_e"], pairs["_j"]
     return (
-        pl.concat([firsts.select(*COLUMNS, order.alias("_order")),
-                   more.select(*COLUMNS, (order + pl.col("_k")).alias("_order"))])
-        .sort("_order")
-        .select(COLUMNS)
+        ev.select("id", "timestamp", "duration", "data")[e]
+        .with_columns(_e=e, _fs=f_start.gather(j), _fe=f_end.gather(j),
+                      _cur=pl.max_horizontal(pl.col("timestamp"), reach.gather(j - 1)),
+                      _end=pl.col("timestamp") + pl.col("duration"))
+        .filter(_EMITS)
+        .select("id", *_PIECE, "data", "_e")
     )
+
+
+def _pieces(part: Events, offset: int, lo: pl.Series, hi: pl.Series, f_start: pl.Series,
+            f_end: pl.Series, more: pl.DataFrame) -> Events:
+    """The output for the events ``part`` (rows ``offset`` on): each one's piece in the
+    first filter it visits, ``lo`` (if it has one), followed by its pieces in ``more``."""
+    first = lo.clip(upper_bound=f_start.len() - 1)
+    firsts = (
+        part.with_columns(_fs=f_start.gather(first), _fe=f_end.gather(first),
+                          _cur=pl.col("timestamp"),
+                          _end=pl.col("timestamp") + pl.col("duration"), _visits=lo <= hi)
+        .select("id", *_PIECE, "data",
+                pl.int_range(offset, offset + part.height, dtype=pl.UInt32).alias("_e"),
+                (pl.col("_visits") & _EMITS).alias("_keep"))
+        .filter("_keep")
+    )
+    if more.height == 0:
+        return firsts.select(COLUMNS)
+    # the place of every piece is known: the pieces of the other list that come before it
+    # (a sort by (event, rank) took as long as the rest of the transform)
+    n = firsts.height
+    place_first = pl.int_range(n, dtype=pl.UInt32, eager=True) + more["_e"].search_sorted(
+        firsts["_e"], side="left").cast(pl.UInt32)
+    place_more = pl.int_range(more.height, dtype=pl.UInt32, eager=True) + firsts[
+        "_e"].search_sorted(more["_e"], side="right").cast(pl.UInt32)
+    rows = (pl.zeros(n + more.height, dtype=pl.UInt32, eager=True)
+            .scatter(place_first, pl.int_range(n, dtype=pl.UInt32, eager=True))
+            .scatter(place_more, pl.int_range(n, n + more.height, dtype=pl.UInt32, eager=True)))
+    return pl.concat([firsts.select(COLUMNS), more.select(COLUMNS)])[rows]
+
+
+def first_reaching(reach: pl.Series, values: pl.Series) -> pl.Series:
+    """Per value, the first index ``j`` with ``reach[j] >= value``: both ascending, so this
+    is ``reach.search_sorted(values, side="left")`` worked out the other way round, one
+    search per filter instead of one per event (a year of window events against its
+    not-AFK periods: 25 → 3 ms). Value ``k`` is past filter ``j`` exactly when ``k`` is at
+    or after ``values.search_sorted(reach[j], side="right")``; counting those positions
+    and summing them up gives each value its index."""
+    n = values.len()
+    passed = values.search_sorted(reach, side="right")  # ascending, in 0..n
+    runs = passed.rle().struct.unnest()  # (len, value): how many filters are passed where
+    steps = pl.zeros(n + 1, dtype=pl.UInt32, eager=True).scatter(
+        runs["value"], runs["len"].cast(pl.UInt32))
+    return steps.cum_sum().slice(0, n)
 
 
 def period_union(events1: Events, events2: Events) -> Events:
