@@ -11,9 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from fastaw.transforms import jsondata
 from fastaw.transforms.dictionary import query_dictionary
 from fastaw.transforms.distinct import DistinctData
 from fastaw.transforms.jsondata import all_key_value_texts, decode, encode, key_value_texts
@@ -42,6 +44,12 @@ def test_found_values_equal_encoded_values(objs: list[dict[str, Any]], wanted: l
     got = key_value_texts(texts, wanted)
     for key in wanted:
         assert got[key].to_list() == _expected(objs, key), key
+    # found a slice of texts at a time (here three): the same values in the same places
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jsondata, "_FIND_SLICE", 3)
+        sliced = key_value_texts(texts, wanted)
+    for key in wanted:
+        assert sliced[key].to_list() == _expected(objs, key), key
 
 
 @settings(max_examples=300, deadline=None)

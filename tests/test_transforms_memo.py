@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastaw import transforms as tf
+from fastaw.transforms import distinct, jsondata
 from fastaw.transforms.dictionary import PER_QUERY, query_dictionary
 from fastaw.transforms.overlay import plain
 from tests.reference_transforms import Ev
@@ -174,6 +176,24 @@ def test_keys_in_an_overlay_equal_keys_written_into_the_data(events: list[Ev],
 @given(st.lists(event_lists(max_size=10, data=memo_datas), min_size=1, max_size=4),
        st.permutations(list(CHAINS)))
 def test_memoized_answers_equal_fresh_ones(lists: list[list[Ev]], order: list[str]) -> None:
+    _check_memoized(lists, order)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(event_lists(max_size=10, data=memo_datas), min_size=1, max_size=4),
+       st.permutations(list(CHAINS)))
+def test_answers_worked_out_a_slice_at_a_time_equal_fresh_ones(
+        lists: list[list[Ev]], order: list[str]) -> None:
+    # a memoized answer is worked out for a slice of the new texts at a time, and values
+    # are found in a slice of texts at a time: with slices of two texts, every list of a
+    # few texts is cut (a rule set's matches, merge keys, URL splits per slice)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(distinct, "COMPUTE_SLICE", 2)
+        patch.setattr(jsondata, "_FIND_SLICE", 2)
+        _check_memoized(lists, order)
+
+
+def _check_memoized(lists: list[list[Ev]], order: list[str]) -> None:
     fresh = {(name, i): _run(CHAINS[name], events)
              for name in CHAINS for i, events in enumerate(lists)}
     with query_dictionary(fresh=True) as first:

@@ -48,6 +48,8 @@ _ALL: Final = PER_QUERY + "all"
 #: Memo value of a missing key (no canonical JSON text holds a raw NUL); null = not known.
 _ABSENT: Final = "\x00"
 _objects_decoder: Final = msgspec.json.Decoder(list[dict[str, Any]])
+#: `DistinctData.memoized` hands at most this many texts at a time to a computation.
+COMPUTE_SLICE: Final = 1 << 16
 
 
 class Rewrite(NamedTuple):
@@ -198,8 +200,18 @@ class DistinctData:
         known = self._recall(table, dtype)
         need = known.is_null()
         if need.any():
-            part = self if need.all() else DistinctData(self._categorical().filter(need))
-            self._remember(table, part.distinct_codes, compute(part))
+            if need.all() and need.len() <= COMPUTE_SLICE:
+                self._remember(table, self.distinct_codes, compute(self))
+            else:
+                # in even slices of texts: the columns an answer is worked out from
+                # (values, strings, matches, keys) are then those of one slice. The window
+                # texts of a year, new to the dictionary: categorize +79 → +39 MiB while
+                # it runs, merging by app and title +64 → +29 MiB; each 10–30 % slower
+                missing = self._categorical().filter(need)
+                size = -(-missing.len() // -(-missing.len() // COMPUTE_SLICE))  # even slices
+                for at in range(0, missing.len(), size):
+                    part = DistinctData(missing.slice(at, size))
+                    self._remember(table, part.distinct_codes, compute(part))
             known = self._recall(table, dtype)
         return known
 

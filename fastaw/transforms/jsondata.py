@@ -85,12 +85,23 @@ def key_value_texts(texts: pl.Series, keys: Sequence[str]) -> dict[str, pl.Serie
     wanted = tuple(dict.fromkeys(keys))
     if texts.len() == 0 or not all(map(_findable, wanted)):
         return _decoded_value_texts(texts, wanted)
+    if texts.len() > _FIND_SLICE:
+        # a slice of texts at a time: finding a value makes several columns as long as the
+        # texts (the window texts of a year, ≈ 190k: "app" +32 → +8 MiB while it runs,
+        # "app" and "title" +45 → +21 MiB; 10–20 % slower)
+        parts = [key_value_texts(texts.slice(at, _FIND_SLICE), wanted)
+                 for at in range(0, texts.len(), _FIND_SLICE)]
+        return {key: pl.concat([part[key] for part in parts]) for key in wanted}
     found, ok = _found_value_texts(texts, wanted)
     if ok.all():
         return found
     rest = ok.not_().arg_true()
     decoded = _decoded_value_texts(texts.gather(rest), wanted)
     return {k: found[k].scatter(rest, decoded[k]) for k in wanted}
+
+
+#: `key_value_texts` looks for values in at most this many texts at a time.
+_FIND_SLICE: Final = 1 << 15
 
 
 def _findable(key: str) -> bool:
