@@ -204,9 +204,10 @@ class DistinctData:
                 self._remember(table, self.distinct_codes, compute(self))
             else:
                 # in even slices of texts: the columns an answer is worked out from
-                # (values, strings, matches, keys) are then those of one slice. The window
-                # texts of a year, new to the dictionary: categorize +79 → +39 MiB while
-                # it runs, merging by app and title +64 → +29 MiB; each 10–30 % slower
+                # (values, strings, matches, keys) are then those of one slice. A year's
+                # texts new to the dictionary: categorizing window events +79 → +39 MiB
+                # while it runs, merging browser events by URL +64 → +29 MiB; each
+                # 10–30 % slower
                 missing = self._categorical().filter(need)
                 size = -(-missing.len() // -(-missing.len() // COMPUTE_SLICE))  # even slices
                 for at in range(0, missing.len(), size):
