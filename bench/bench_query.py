@@ -181,7 +181,7 @@ class Bench:
             return run
         queries = [q for q in QUERIES if q in self.args.queries]
         for size in self.args.sizes:
-            if "full" in queries:
+            if "full" in queries and not self.args.keep_chunks:
                 clear_chunks(store)
                 with self.fastaw_peer(store) as peer:
                     self.measure(Client(peer.base_url, self.args.timeout), run, "full", size,
@@ -401,6 +401,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="seconds to wait after a server start before the first request")
     parser.add_argument("--hb-rate", type=float, default=50.0, help="heartbeats/s (0: off)")
     parser.add_argument("--hb-idle", type=float, default=5.0, help="idle heartbeat seconds")
+    parser.add_argument("--keep-chunks", action="store_true",
+                        help="skip the 'cold, no chunks' runs, which empty the store's "
+                             "column-chunk cache (A/B runs on a store whose chunks are built)")
     parser.add_argument("--hb-only", action="store_true",
                         help="fastaw only: just the heartbeat test (on the chunks as they are)")
     parser.add_argument("--hb-size", default="10y", choices=SIZES,
