@@ -78,7 +78,9 @@ def filter_period_intersect(events: Events, filters: Events) -> Events:
     f_end = f_start + fi["duration"]
     reach = f_end.cum_max()
     ts = ev["timestamp"]
-    upto = first_reaching(reach, (ts + ev["duration"]).cum_max())  # G(max end so far)
+    reached = (ts + ev["duration"]).cum_max()
+    upto = (first_reaching(reach, reached) if m * 8 < ev.height  # G(max end so far)
+            else reach.search_sorted(reached, side="left"))
     lo = upto.shift(1).fill_null(0)
     hi = upto.clip(upper_bound=m - 1)
     del upto
@@ -112,7 +114,8 @@ def _further_pieces(ev: Events, lo: pl.Series, hi: pl.Series, f_start: pl.Series
                     f_end: pl.Series, reach: pl.Series) -> pl.DataFrame:
     """The pieces of the events that visit more than one filter, in the filters after
     their first (``lo``): the output's columns and ``_e``, the event's row, ordered by
-    event and filter. Often there are none: an event that ends in the gap after a filter
+    event and filter, with ``_k``, the filter's rank among those the event visits (1 for
+    the one after its first). Often there are none: an event that ends in the gap after a filter
     visits the next one without overlapping it."""
     spans = (lo < hi).arg_true()
     pairs = pl.DataFrame({
@@ -125,9 +128,9 @@ def _further_pieces(ev: Events, lo: pl.Series, hi: pl.Series, f_start: pl.Series
         ev.select("id", "timestamp", "duration", "data")[e]
         .with_columns(_e=e, _fs=f_start.gather(j), _fe=f_end.gather(j),
                       _cur=pl.max_horizontal(pl.col("timestamp"), reach.gather(j - 1)),
-                      _end=pl.col("timestamp") + pl.col("duration"))
+                      _end=pl.col("timestamp") + pl.col("duration"), _k=j - lo.gather(e))
         .filter(_EMITS)
-        .select("id", *_PIECE, "data", "_e")
+        .select("id", *_PIECE, "data", "_e", "_k")
     )
 
 
@@ -147,17 +150,11 @@ def _pieces(part: Events, offset: int, lo: pl.Series, hi: pl.Series, f_start: pl
     )
     if more.height == 0:
         return firsts.select(COLUMNS)
-    # the place of every piece is known: the pieces of the other list that come before it
-    # (a sort by (event, rank) took as long as the rest of the transform)
-    n = firsts.height
-    place_first = pl.int_range(n, dtype=pl.UInt32, eager=True) + more["_e"].search_sorted(
-        firsts["_e"], side="left").cast(pl.UInt32)
-    place_more = pl.int_range(more.height, dtype=pl.UInt32, eager=True) + firsts[
-        "_e"].search_sorted(more["_e"], side="right").cast(pl.UInt32)
-    rows = (pl.zeros(n + more.height, dtype=pl.UInt32, eager=True)
-            .scatter(place_first, pl.int_range(n, dtype=pl.UInt32, eager=True))
-            .scatter(place_more, pl.int_range(n, n + more.height, dtype=pl.UInt32, eager=True)))
-    return pl.concat([firsts.select(COLUMNS), more.select(COLUMNS)])[rows]
+    # by event, then rank (the first piece before the others); one sort of the keys, then
+    # one gather: the keys are nearly sorted already, which the sort is quick to see
+    order = pl.concat([firsts["_e"].cast(pl.UInt64) * 2**32,
+                       more["_e"].cast(pl.UInt64) * 2**32 + more["_k"].cast(pl.UInt64)]).arg_sort()
+    return pl.concat([firsts.select(COLUMNS), more.select(COLUMNS)], rechunk=True)[order]
 
 
 def first_reaching(reach: pl.Series, values: pl.Series) -> pl.Series:
