@@ -80,3 +80,15 @@ def test_memoized_keys_and_values(lists: list[list[dict[str, Any]]], first: list
             for key, column in dd.values(keys).items():
                 assert column.to_list() == _expected(distinct, key)
 
+
+
+@given(st.integers(0, 10_000), st.integers(1, 500))
+def test_slices_are_even_few_and_cover_everything(n: int, smallest: int) -> None:
+    size = jsondata.slice_size(n, smallest)
+    count = -(-n // size)
+    assert count <= jsondata.MAX_SLICES
+    assert size * count >= n
+    # no bigger than asked, unless that would take more slices than allowed
+    assert size <= max(smallest, -(-n // jsondata.MAX_SLICES))
+    if n <= smallest:
+        assert count <= 1
