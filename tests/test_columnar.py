@@ -107,26 +107,55 @@ def test_windows_in_memory_are_reused_until_a_write_or_a_new_dictionary(
     with query_dictionary(fresh=True):
         first = source.events("b", 0, 40 * DAY)
         built = source.chunks_built
-        assert first.height == 30 and built > 0 and source.frames.size > 0
+        # a window is kept from its second read on
+        assert first.height == 30 and built > 0 and source.frames.size == 0
+        second = source.events("b", 0, 40 * DAY)
+        assert second.equals(first) and source.chunks_built == 2 * built
+        assert source.frames.size > 0
         again = source.events("b", 0, 40 * DAY)
-        assert again.equals(first) and source.chunks_built == built  # nothing read
+        assert again.equals(first) and source.chunks_built == 2 * built  # nothing read
         part = source.events("b", 5 * DAY, 9 * DAY)  # a sub-range: filtered from memory
         assert part["timestamp"].to_list() == [i * DAY for i in range(5, 10)]
-        assert source.chunks_built == built
+        assert source.chunks_built == 2 * built
         late = Event(None, 29 * DAY + 1, 1, DATAS[0])
         writer.run_sync(lambda w: w.insert_many(bucket.num, [late]))
         third = source.events("b", 0, 40 * DAY)
-        assert third.height == 31 and source.chunks_built == built + 1  # only that window
+        assert third.height == 31 and source.chunks_built == 2 * built + 1  # only that window
+        assert source.events("b", 0, 40 * DAY).equals(third)  # kept again at once
+        assert source.chunks_built == 2 * built + 1
     with query_dictionary(fresh=True):  # other codes: nothing in memory is valid
         fourth = source.events("b", 0, 40 * DAY)
-        assert fourth.height == 31 and source.chunks_built == 2 * built + 1
+        assert fourth.height == 31 and source.chunks_built == 3 * built + 1
         assert sorted(fourth["data"].to_list()) == sorted(third["data"].to_list())
+
+
+def test_a_window_read_once_is_not_kept(env: Env, writer: Writer) -> None:
+    """Windows are kept from their second read in a dictionary on: a range read once
+    fills no memory, and what a read noted goes with its dictionary."""
+    _thirty_days(writer)
+    everything = ColumnSource(ChunkStore(env), cache=False)
+    with query_dictionary(fresh=True):
+        everything.events("b", 0, 40 * DAY)
+        everything.events("b", 0, 40 * DAY)
+    source = ColumnSource(ChunkStore(env), cache=False)
+    with query_dictionary(fresh=True) as first:
+        source.events("b", 0, 10 * DAY)  # the first windows, once
+        source.events("b", 0, 40 * DAY)  # those again (kept), the others once
+        kept = source.frames.size
+        assert 0 < kept < everything.frames.size
+    source.frames.keep_only(first)
+    with query_dictionary(fresh=True):  # notes of another dictionary count for nothing
+        source.events("b", 0, 40 * DAY)
+        assert source.frames.size == kept  # (the first dictionary's frames, unused)
+    source.frames.keep_only(None)
+    assert source.frames.size == 0 and not source.frames._seen
 
 
 def test_frames_of_a_dictionary_let_go_are_dropped(env: Env, writer: Writer) -> None:
     _thirty_days(writer)
     source = ColumnSource(ChunkStore(env), cache=False)
     with query_dictionary(fresh=True) as first:
+        source.events("b", 0, 40 * DAY)
         source.events("b", 0, 40 * DAY)
     held = source.frames.size
     source.frames.keep_only(first)
@@ -143,6 +172,7 @@ def test_the_memory_budget_is_kept(env: Env, writer: Writer) -> None:
     writer.run_sync(lambda w: w.insert_many(bucket.num, events))
     source = ColumnSource(ChunkStore(env), cache=False, memory=2_000)
     with query_dictionary(fresh=True):
+        assert source.events("b", 0, 200 * DAY).height == 400
         assert source.events("b", 0, 200 * DAY).height == 400
         assert 0 < source.frames.size <= 2_000
 

@@ -51,6 +51,9 @@ FLUSH_BYTES: Final = 8 << 20
 #: Decoded windows kept in a query worker's memory (≈ 30 bytes per event: a year of a
 #: busy desktop's window, AFK and browser events is ≈ 40 MB).
 FRAME_MEMORY: Final = 192 << 20
+#: Windows read once that are remembered (see `_WindowFrames`): ten years of a busy
+#: desktop's five buckets are ≈ 5,600.
+MAX_SEEN: Final = 1 << 16
 #: Rows of text read from the store (no chunk) interned at once: text piles up.
 INTERN_ROWS: Final = 250_000
 #: Rows of chunks given dictionary codes at once (one lookup of their texts; more at once
@@ -97,12 +100,19 @@ class _ChunkWriter:
 
 
 class _WindowFrames:
-    """Recently read windows as events frames, in the process's memory (least recently
-    used first out, at most `budget` bytes).
+    """Windows read again, as events frames, in the process's memory (least recently used
+    first out, at most `budget` bytes).
 
     An entry is used only while its window's generation is unchanged (so never after a
     write to the window) and while the data dictionary its codes belong to is the current
     one; so a query over the same period again reads only the window generations.
+
+    A window is kept from its *second* read on (the same generation, in the same
+    dictionary): the first read only notes it. A query asked once — ten years, or a year
+    never looked at again — then fills no memory with windows nothing reads again (a
+    year's first Activity query held ≈ 30 MiB of them at its peak; ten years' filled the
+    whole budget, then dropped it with the dictionary); one asked again reads its chunks
+    once more and keeps its windows from then on.
     """
 
     def __init__(self, budget: int) -> None:
@@ -110,6 +120,8 @@ class _WindowFrames:
         self.size = 0
         self._entries: OrderedDict[tuple[int, int], tuple[int, Dictionary, Events]] = \
             OrderedDict()
+        #: Windows read once: (bucket, window) → (generation, dictionary), oldest first.
+        self._seen: OrderedDict[tuple[int, int], tuple[int, Dictionary]] = OrderedDict()
 
     def get(self, num: int, window: int, generation: int) -> Events | None:
         entry = self._entries.get((num, window))
@@ -125,15 +137,26 @@ class _WindowFrames:
             if entry[1] is not current:
                 del self._entries[key]
                 self.size -= int(entry[2].estimated_size())
+        for key, (_, seen_in) in list(self._seen.items()):
+            if seen_in is not current:
+                del self._seen[key]
 
     def put(self, num: int, window: int, generation: int, frame: Events) -> None:
-        old = self._entries.pop((num, window), None)
+        """Keep ``frame`` if this window was read before in the current dictionary, at
+        this generation; else note that it was read."""
+        key, current = (num, window), dictionary()
+        old = self._entries.pop(key, None)
         if old is not None:
             self.size -= int(old[2].estimated_size())
+        if self._seen.pop(key, None) != (generation, current) and old is None:
+            self._seen[key] = (generation, current)
+            if len(self._seen) > MAX_SEEN:
+                self._seen.popitem(last=False)
+            return
         size = int(frame.estimated_size())
         if size > self.budget:
             return
-        self._entries[(num, window)] = (generation, dictionary(), frame)
+        self._entries[key] = (generation, current, frame)
         self.size += size
         while self.size > self.budget:
             _, (_, _, evicted) = self._entries.popitem(last=False)
