@@ -50,7 +50,7 @@ _ALL: Final = PER_QUERY + "all"
 _ABSENT: Final = "\x00"
 _objects_decoder: Final = msgspec.json.Decoder(list[dict[str, Any]])
 #: `DistinctData.memoized` hands at most this many texts at a time to a computation
-#: (or more, in at most `MAX_SLICES` slices).
+#: (or more, in at most `jsondata.MAX_SLICES` slices).
 COMPUTE_SLICE: Final = 1 << 16
 
 
@@ -209,7 +209,7 @@ class DistinctData:
                 # (values, strings, matches, keys) are then those of one slice. A year's
                 # texts new to the dictionary: categorizing window events +79 → +39 MiB
                 # while it runs, merging browser events by URL +64 → +29 MiB; each
-                # 10–30 % slower. (In at most `MAX_SLICES` slices: each costs the
+                # 10–30 % slower. (In at most `jsondata.MAX_SLICES` slices: each costs the
                 # computation's fixed part again; ten years in 64k slices took 23–24 s
                 # instead of 18–22.)
                 missing = self._categorical().filter(need)

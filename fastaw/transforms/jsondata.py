@@ -29,6 +29,13 @@ JSONObject = dict[str, Any]
 _decoder: Final = msgspec.json.Decoder(dict[str, Any])
 UNMATCHABLE: Final = "\x00unmatchable"  # a text no canonical JSON value can have
 
+#: `key_value_texts` looks for values in at most this many texts at a time (or more, in
+#: at most `MAX_SLICES` even slices).
+_FIND_SLICE: Final = 1 << 15
+#: Work done a slice of texts at a time is cut into at most this many slices: each costs
+#: the work's fixed part again (ten years of texts in slices of 64k: 18–22 → 23–24 s).
+MAX_SLICES: Final = 4
+
 
 def decode(text: str) -> JSONObject:
     """The data object of a canonical text."""
@@ -110,14 +117,6 @@ def slice_size(n: int, smallest: int) -> int:
     to ``smallest`` items as that allows (one slice when ``n <= smallest``)."""
     count = max(1, min(MAX_SLICES, -(-n // smallest)))
     return max(1, -(-n // count))
-
-
-#: `key_value_texts` looks for values in at most this many texts at a time (or more, in
-#: at most `MAX_SLICES` even slices).
-_FIND_SLICE: Final = 1 << 15
-#: Work done a slice of texts at a time is cut into at most this many slices: each costs
-#: the work's fixed part again (ten years of texts in slices of 64k: 18–22 → 23–24 s).
-MAX_SLICES: Final = 4
 
 
 def _findable(key: str) -> bool:
