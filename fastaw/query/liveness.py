@@ -12,8 +12,8 @@ For each top-level statement, `released_after` lists the variables that no later
 reads, at any depth (inside an ``if``, a condition, an argument), among those the statement
 itself reads or assigns (so each is named once, where it dies). Names that no statement
 assigns (the built-ins), ``RETURN`` and ``TIMEINTERVAL`` (which ``query_bucket`` reads
-without naming it) are never released. Releasing only drops a binding: a value another name (or ``RETURN``) holds
-lives on.
+without naming it) are never released. Releasing only drops a binding: a value another
+name (or ``RETURN``) holds lives on.
 """
 
 from __future__ import annotations

@@ -160,9 +160,10 @@ def first_reaching(reach: pl.Series, values: pl.Series) -> pl.Series:
     """Per value, the first index ``j`` with ``reach[j] >= value``: both ascending, so this
     is ``reach.search_sorted(values, side="left")`` worked out the other way round, one
     search per filter instead of one per event (a year of window events against its
-    not-AFK periods: ≈ 17 → 6–10 ms; with about as many filters as events it is slower). Value ``k`` is past filter ``j`` exactly when ``k`` is at
-    or after ``values.search_sorted(reach[j], side="right")``; counting those positions
-    and summing them up gives each value its index."""
+    not-AFK periods: ≈ 17 → 6–10 ms; with about as many filters as events it is slower).
+    Value ``k`` is past filter ``j`` exactly when ``k`` is at or after
+    ``values.search_sorted(reach[j], side="right")``; counting those positions and summing
+    them up gives each value its index."""
     n = values.len()
     passed = values.search_sorted(reach, side="right")  # ascending, in 0..n
     runs = passed.rle().struct.unnest()  # (len, value): how many filters are passed where
