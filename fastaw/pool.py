@@ -41,7 +41,7 @@ log = logging.getLogger("fastaw.pool")
 GRACE_SECONDS: Final = 5.0
 NICENESS: Final = 19
 ALLOCATOR_ENV: Final = "_RJEM_MALLOC_CONF"
-ALLOCATOR_CONF: Final = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0"
+ALLOCATOR_CONF: Final = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:1"
 #: Default ``query_cache_mb`` (see `cache_budget`).
 DEFAULT_CACHE_MB: Final = 700
 #: Default ``query_idle_release``: seconds a query process may sit idle before it stops.
@@ -54,18 +54,22 @@ _source: Any = None
 
 
 def allocator_conf() -> str:
-    """The query processes' jemalloc settings: `ALLOCATOR_CONF` and one arena per core.
-    (jemalloc's default, four per core, suits many threads allocating at once; a query
-    process has a few, and memory freed in one arena is not reused by the others: a year's
-    dashboard query peaked 30–55 MiB higher with two statement threads and eight arenas.)"""
-    return f"{ALLOCATOR_CONF},narenas:{max(1, os.cpu_count() or 1)}"
+    """The query processes' jemalloc settings (`ALLOCATOR_CONF`), with one arena.
+
+    jemalloc's default is four arenas per core, which suits many threads allocating at
+    once; memory freed in one arena is not reused by the others. A query process has a
+    few threads (statements, Polars' pool), and small allocations are served per thread
+    anyway. On two cores, a year's dashboard query, repeated back to back in process,
+    peaked at 339–365 MiB with one arena against 359–385 with two, at the same speed (and
+    30–55 MiB higher still with eight)."""
+    return ALLOCATOR_CONF
 
 
 def cache_budget(cache_mb: int) -> tuple[int, int]:
     """How a query process splits ``query_cache_mb`` between what it keeps across queries:
     (texts of its data dictionary, with their per-text answers; bytes of recently read
     windows). 70 % / 30 %: the default 700 MB keeps ≈ 1.4M texts (a year of a busy
-    desktop's history is ≈ 520k) and ≈ 210 MB of windows (a year ≈ 30 MB)."""
+    desktop's history is ≈ 390k) and ≈ 210 MB of windows (a year ≈ 30 MB)."""
     from fastaw.transforms.dictionary import BYTES_PER_TEXT  # (Polars: query processes only)
 
     budget = max(0, cache_mb) << 20

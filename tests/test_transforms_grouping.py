@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import tests.reference_transforms as ref
 from fastaw import transforms as tf
-from fastaw.transforms.dictionary import query_dictionary
+from fastaw.transforms.dictionary import Numbering, query_dictionary
 from tests.reference_transforms import Ev
 from tests.strategies import canon, event_lists, from_frame, keys, to_frame, values
 from tests.test_transforms_periods import IDS, T0, S, ev, spans, vec1
@@ -302,15 +303,41 @@ def test_sort_via_vec1_helper() -> None:
     assert vec1(tf.sort_by_timestamp)([ev(1, 1), ev(0, 1)]) == [ev(0, 1), ev(1, 1)]
 
 
-def test_a_group_named_like_the_data_adds_no_text_to_the_dictionary() -> None:
-    # the merge key of a group is the canonical object of its keys' values: for events
-    # whose data holds just those keys, a text the query's dictionary already has
+def test_merge_keys_are_numbered_not_added_to_the_dictionary() -> None:
+    # a group is named by the canonical object of its keys' values; merging numbers those
+    # names (`Numbering`) instead of interning them as data texts
     events = [Ev(0, S, {"app": "vim", "title": "a.py"}), Ev(S, S, {"app": "x", "title": "Docs"}),
-              Ev(2 * S, S, {"app": "vim", "title": "a.py"})]
+              Ev(2 * S, S, {"app": "vim", "title": "a.py"}),
+              Ev(3 * S, S, {"app": "vim", "title": "b.py"})]
     with query_dictionary(fresh=True) as current:
         frame = to_frame(events)
         merged = tf.merge_events_by_keys(frame, ["title", "app"])
-        assert [e.dur for e in from_frame(merged)] == [2 * S, S]
-        assert current.size == 2
-        tf.merge_events_by_keys(frame, ["app"])  # {"app":"vim"}, {"app":"x"}: two new texts
-        assert current.size == 4
+        assert [e.dur for e in from_frame(merged)] == [2 * S, S, S]
+        assert current.size == 3
+        merged = tf.merge_events_by_keys(frame, ["app"])  # {"app":"vim"}, {"app":"x"}
+        assert [(e.data["app"], e.dur) for e in from_frame(merged)] == [("vim", 3 * S), ("x", S)]
+        assert current.size == 3
+        assert len(current.numbering('merge:["app"]')) == 2
+        assert len(current.numbering('merge:["title","app"]')) == 3
+
+
+def test_numbering_gives_equal_texts_equal_numbers() -> None:
+    numbering = Numbering()
+    first = numbering.numbers(pl.Series(["a", None, "b", "a"], dtype=pl.String))
+    assert first[0] == first[3] and first[0] != first[2] and first[1] is None
+    again = numbering.numbers(pl.Series(["c", "b", "a", "c"], dtype=pl.String)).to_list()
+    assert again[1:3] == [first[2], first[0]] and again[0] == again[3]
+    assert sorted({*first.drop_nulls().to_list(), *again}) == [0, 1, 2]
+    assert len(numbering) == 3
+
+
+@given(st.lists(st.lists(st.text(max_size=4), max_size=12), min_size=1, max_size=4))
+def test_numbers_are_one_per_distinct_text_across_calls(batches: list[list[str]]) -> None:
+    numbering = Numbering()
+    seen: dict[str, int] = {}
+    for batch in batches:
+        numbers = numbering.numbers(pl.Series(batch, dtype=pl.String)).to_list()
+        for text, number in zip(batch, numbers, strict=True):
+            assert seen.setdefault(text, number) == number
+    assert len(set(seen.values())) == len(seen) == len(numbering)
+    assert sorted(seen.values()) == list(range(len(seen)))

@@ -27,7 +27,7 @@ from typing import Any, Final
 import polars as pl
 
 #: By default, a worker dictionary holding more texts than this is dropped when its query
-#: ends (a year of a busy desktop's history is ≈ 520k texts, ≈ 100 MB with the memo);
+#: ends (a year of a busy desktop's history is ≈ 390k texts, ≈ 90 MB with the memo);
 #: `limit_texts` sets another limit (the server's ``query_cache_mb``).
 TEXT_LIMIT: Final = 1_000_000
 #: Memory a worker dictionary keeps per text between queries, memo included (measured: a
@@ -52,7 +52,7 @@ class Dictionary:
     the dtype needs no lock: Polars' categories are safe to add to from any thread.)
     """
 
-    __slots__ = ("_anchor", "dtype", "lock", "memo", "size", "stores")
+    __slots__ = ("_anchor", "dtype", "lock", "memo", "numberings", "size", "stores")
 
     def __init__(self, dtype: pl.Categorical, memo: dict[str, Any] | None) -> None:
         self.dtype = dtype
@@ -62,6 +62,8 @@ class Dictionary:
         #: Per store (and text epoch): its text codes' codes here (see
         #: `fastaw.columnar`), valid exactly as long as the dictionary.
         self.stores: dict[tuple[str, int], pl.Series] = {}
+        #: Named `Numbering`\ s kept with the memo (see `numbering`).
+        self.numberings: dict[str, Numbering] = {}
         # Polars frees a dictionary's texts (and reuses their codes) as soon as no column
         # of the dtype exists, even while the dtype object lives: an empty column keeps
         # the codes, and with them the memo, valid.
@@ -97,6 +99,14 @@ class Dictionary:
                 stored = stored.extend_constant(None, size - stored.len())
             self.memo[table] = stored.scatter(codes, values)
 
+    def numbering(self, name: str) -> Numbering:
+        """The numbering called ``name``, kept as long as the memo's answers (which may hold
+        its numbers); a new one each time without a memo."""
+        if self.memo is None:
+            return Numbering()
+        with self.lock:
+            return self.numberings.setdefault(name, Numbering())
+
     def saw(self, codes: pl.Series) -> None:
         """Note the largest of ``codes`` (for the size limit; nulls are no codes)."""
         top = codes.max()
@@ -104,6 +114,50 @@ class Dictionary:
             assert isinstance(top, int)
             with self.lock:
                 self.size = max(self.size, top + 1)
+
+
+class Numbering:
+    """Numbers for texts that need an identity but no place in the dictionary.
+
+    Merging events by keys groups them by the canonical object of the keys' values
+    (``{"title":"…"}``): a text per group, needed only to tell groups apart. Interned, each
+    would cost the dictionary ≈ 200 bytes for as long as it lives (a year of browser
+    events merged by title and by URL: 126k texts, ≈ 25 MB); numbered here, a text costs
+    20 bytes — two 64-bit hashes of it (different seeds) and its number. Two texts sharing
+    both hashes would share a number: the chance is ≈ n²/2¹²⁹, as for the store's text
+    table (`fastaw.storage.texts`).
+
+    Equal texts get equal numbers for as long as the numbering lives; numbers are handed
+    out from 0 in no particular order.
+    """
+
+    __slots__ = ("_known", "_lock")
+
+    def __init__(self) -> None:
+        self._known = pl.DataFrame(schema=_NUMBERED)
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self._known.height
+
+    def numbers(self, texts: pl.Series) -> pl.Series:
+        """The number of each of ``texts`` (null stays null), new ones numbered."""
+        digests = pl.DataFrame({"h1": texts.hash(_SEEDS[0]), "h2": texts.hash(_SEEDS[1])})
+        present = texts.is_not_null()
+        with self._lock:
+            known = self._known
+            new = digests.filter(present).unique().join(known, on=["h1", "h2"], how="anti")
+            if new.height:
+                first = known.height
+                known = self._known = pl.concat([known, new.with_columns(
+                    number=pl.int_range(first, first + new.height, dtype=pl.UInt32))])
+        found = digests.join(known, on=["h1", "h2"], how="left", maintain_order="left")
+        return found.select(pl.when(present).then(pl.col("number"))).to_series()
+
+
+#: The seeds of a `Numbering`'s two hashes.
+_SEEDS: Final = (0x243F6A8885A308D3, 0x13198A2E03707344)
+_NUMBERED: Final = {"h1": pl.UInt64(), "h2": pl.UInt64(), "number": pl.UInt32()}
 
 
 def codes_of(texts: pl.Series, dtype: pl.DataType) -> pl.Series:

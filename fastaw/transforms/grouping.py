@@ -14,7 +14,7 @@ from typing import Final
 
 import polars as pl
 
-from fastaw.transforms.dictionary import codes_of
+from fastaw.transforms.dictionary import Numbering, dictionary
 from fastaw.transforms.distinct import DistinctData
 from fastaw.transforms.frame import COLUMNS, Events, empty
 from fastaw.transforms.jsondata import encode
@@ -39,7 +39,10 @@ def merge_events_by_keys(events: Events, keys: Sequence[str]) -> Events:
     if not keys or events.height == 0:
         return empty()
     keep = [OVERLAY] if has_overlay(events) else []
-    key_code = per_row(events, keys, lambda data: _merge_keys(data, keys))
+    # one numbering for every call of `per_row`'s: rows whose values come from the data
+    # and rows whose values come from an overlay meet in the same groups
+    numbering = dictionary().numbering(_table(keys))
+    key_code = per_row(events, keys, lambda data: _merge_keys(data, keys, numbering))
     return (
         events.with_columns(_key=key_code)
         .filter(pl.col("_key") != _NO_KEY)
@@ -50,25 +53,29 @@ def merge_events_by_keys(events: Events, keys: Sequence[str]) -> Events:
     )
 
 
-def _merge_keys(data: pl.Series, keys: Sequence[str]) -> pl.Series:
+def _table(keys: Sequence[str]) -> str:
+    """The name of the memo table (and numbering) of merge keys of ``keys``."""
+    return "merge:" + encode(list(keys))
+
+
+def _merge_keys(data: pl.Series, keys: Sequence[str], numbering: Numbering) -> pl.Series:
     """Per row of a data column: the number of its group when merging by ``keys``
-    (`_NO_KEY` when it lacks one of them)."""
+    (`_NO_KEY` when it lacks one of them) in ``numbering``."""
     dd = DistinctData(data)
 
     def key_codes(part: DistinctData) -> pl.Series:
         # A group is a tuple of values, named by the canonical JSON object of the keys and
-        # their values (keys sorted): ``{"app":"vim","title":"a.py"}``, numbered by
-        # interning it in the data dictionary — where the object is a data text already
-        # (merging window events by app and title) this adds nothing. Rows then group on
-        # that integer, whether their values came from the data or an overlay.
+        # their values (keys sorted): ``{"app":"vim","title":"a.py"}``, numbered (see
+        # `Numbering`: kept with the memo, as the numbers are). Rows then group on that
+        # integer, whether their values came from the data or an overlay.
         values = part.values(keys)
         members: list[pl.Expr | pl.Series] = []
         for i, key in enumerate(sorted(set(keys))):
             members += [pl.lit(("," if i else "{") + encode(key) + ":"), values[key]]
         merge_key = pl.select(pl.concat_str([*members, pl.lit("}")])).to_series()
-        return codes_of(merge_key, part.dtype).fill_null(_NO_KEY)
+        return numbering.numbers(merge_key).fill_null(_NO_KEY)
 
-    return dd.memoized_rows("merge:" + encode(list(keys)), key_codes, pl.UInt32())
+    return dd.memoized_rows(_table(keys), key_codes, pl.UInt32())
 
 
 def chunk_events_by_key(events: Events, key: str) -> Events:
