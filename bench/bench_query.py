@@ -76,8 +76,9 @@ def log(message: str) -> None:
 class PeerRun:
     name: str
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
-    rss_year: tuple[int, int] = (0, 0)  # peak (VmRSS sum, RssAnon sum) in the year block
-    rss_query: tuple[int, int] = (0, 0)  # … during the one-year Activity query requests
+    #: peak (VmRSS sum, RssAnon sum, Pss_Anon sum) in the year block
+    rss_year: tuple[int, int, int] = (0, 0, 0)
+    rss_query: tuple[int, int, int] = (0, 0, 0)  # … during the one-year Activity query requests
     rss_idle: int = 0
     hb_idle: Latencies | None = None
     hb_busy: Latencies | None = None

@@ -78,6 +78,20 @@ def proc_status_kib(pid: int, key: str) -> int:
     return 0
 
 
+def proc_pss_anon_kib(pid: int) -> int:
+    """The process's proportional share of anonymous memory (``Pss_Anon`` of
+    /proc/<pid>/smaps_rollup, kB): a page it shares copy-on-write with n processes counts
+    1/n here. 0 if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Pss_Anon:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def process_tree(root: int) -> list[int]:
     """``root`` and all its live descendants (found by scanning /proc for ppids)."""
     children: dict[int, list[int]] = {}

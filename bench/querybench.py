@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from peers import proc_status_kib, process_tree
+from peers import proc_pss_anon_kib, proc_status_kib, process_tree
 
 from fastaw.datagen import Spec, StoreSink, generate
 from fastaw.datagen.schedule import is_workday
@@ -215,30 +215,38 @@ def clear_chunks(store: Path) -> None:
 # -- memory -----------------------------------------------------------------------------------
 
 class RssSampler:
-    """Peak sums of VmRSS and of RssAnon over a process tree, sampled every 50 ms: over
-    the whole time it runs (`peak`) and over the marked stretches only (`marked`)."""
+    """Peak sums over a process tree of VmRSS, of RssAnon and of Pss_Anon (bytes), sampled
+    every 50 ms: over the whole time it runs (`peak`) and over the marked stretches only
+    (`marked`).
+
+    RssAnon counts a page that processes share copy-on-write (Granian forks its HTTP
+    workers from its main process) once in each of them; Pss_Anon divides it among them,
+    so its sum counts each page once."""
 
     def __init__(self, root: int, interval: float = 0.05) -> None:
         self.root = root
         self.interval = interval
-        self.peak = (0, 0)
-        self.marked = (0, 0)
+        self.peak = (0, 0, 0)
+        self.marked = (0, 0, 0)
         self._mark = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def sample(self) -> tuple[int, int]:
+    def sample(self) -> tuple[int, int, int]:
         pids = process_tree(self.root) if self.root and os.path.exists(f"/proc/{self.root}") \
             else []
         rss = sum(proc_status_kib(pid, "VmRSS") for pid in pids) * 1024
         anon = sum(proc_status_kib(pid, "RssAnon") for pid in pids) * 1024
-        return rss, anon
+        pss = sum(proc_pss_anon_kib(pid) for pid in pids) * 1024
+        return rss, anon, pss
 
     def _take(self) -> None:
-        rss, anon = self.sample()
-        self.peak = (max(self.peak[0], rss), max(self.peak[1], anon))
+        now = self.sample()
+        self.peak = (max(self.peak[0], now[0]), max(self.peak[1], now[1]),
+                     max(self.peak[2], now[2]))
         if self._mark:
-            self.marked = (max(self.marked[0], rss), max(self.marked[1], anon))
+            self.marked = (max(self.marked[0], now[0]), max(self.marked[1], now[1]),
+                           max(self.marked[2], now[2]))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -258,7 +266,7 @@ class RssSampler:
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
-    def stop(self) -> tuple[int, int]:
+    def stop(self) -> tuple[int, int, int]:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()

@@ -157,17 +157,21 @@ def render(argv: list[str], bench: Bench, runs: list[PeerRun], data_note: str,
         "requests ran (cold and warm), and over the whole block (which also lists a year "
         "of events with GET). VmRSS includes the pages of the memory-mapped LMDB file a "
         "process has read (page cache, shared; counted once per process); RssAnon is "
-        "private memory. Target ≤ 400 MB during the one-year query.",
+        "memory of the process's own, but a page processes share copy-on-write (Granian "
+        "forks its HTTP worker from its main process) counts in each of them; PSS anon "
+        "(Pss_Anon of smaps_rollup) divides such a page among them, so its sum counts "
+        "each page once: the memory the server holds. Target ≤ 400 MB during the one-year "
+        "query.",
         "",
         "| peer | idle before, MiB | Activity query: peak VmRSS | peak RssAnon "
-        "| whole block: peak VmRSS | peak RssAnon |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| peak PSS anon | whole block: peak VmRSS | peak RssAnon | peak PSS anon |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in runs:
         if run.rss_year[0]:
             q, y = run.rss_query, run.rss_year
-            lines.append(f"| {run.name} | {run.rss_idle / 2**20:.0f} | {q[0] / 2**20:.0f} | "
-                         f"{q[1] / 2**20:.0f} | {y[0] / 2**20:.0f} | {y[1] / 2**20:.0f} |")
+            lines.append(f"| {run.name} | {run.rss_idle / 2**20:.0f} | "
+                         + " | ".join(f"{v / 2**20:.0f}" for v in (*q, *y)) + " |")
     if fa and ref:
         lines += ["", "Same answers? (a few facts of each reply: totals, top apps, top "
                   "categories, counts)", "", "| query | period | fastaw vs reference |",
