@@ -1,7 +1,8 @@
 """Query worker processes: queries never run on the HTTP event loop.
 
-Each HTTP worker process owns a small pool of query processes (spawn context: no fork
-hazards with LMDB or Polars threads). A query process opens the store itself and reads
+Each HTTP worker process owns a small pool of query processes, each a fresh interpreter
+(`fastaw.workerprocess`: no fork hazards with LMDB or Polars threads, and no
+multiprocessing resource tracker beside them). A query process opens the store itself and reads
 through the column-chunk cache (`fastaw.columnar`); it returns the finished JSON bytes, so
 no event lists cross the pipe.
 
@@ -22,10 +23,8 @@ p99 of 8.8 ms this way (7.9 ms at ``nice`` 10 with Polars on one core, 18 ms at 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
-import multiprocessing
 import os
 import signal
 import threading
@@ -36,6 +35,7 @@ from typing import Any, Final
 
 from fastaw.allocator import fix_malloc_thresholds
 from fastaw.errors import FastawError, ForwardedError, QueryTimeout, ServiceUnavailable
+from fastaw.workerprocess import WorkerProcess
 
 log = logging.getLogger("fastaw.pool")
 GRACE_SECONDS: Final = 5.0
@@ -148,14 +148,14 @@ def _worker_run(lines: list[str], timeperiods: list[str], name: str | None,
 
 
 class _Slot:
-    """One query process (a single-process executor, started on first use)."""
+    """One query process (a `WorkerProcess`, started on first use)."""
 
     def __init__(self, data_dir: Path, map_size: int, cache_mb: int, threads: int) -> None:
         self.data_dir = data_dir
         self.map_size = map_size
         self.cache_mb = cache_mb
         self.threads = threads
-        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self._executor: WorkerProcess | None = None
         #: The pending release of the process while the slot is idle (`QueryPool.run`
         #: cancels it when it takes the slot; see ``idle_release``).
         self.release: asyncio.TimerHandle | None = None
@@ -164,7 +164,7 @@ class _Slot:
     def started(self) -> bool:
         return self._executor is not None
 
-    def executor(self) -> concurrent.futures.ProcessPoolExecutor:
+    def executor(self) -> WorkerProcess:
         if self._executor is None:
             # Polars' allocator (jemalloc) reads this when the new process starts: give freed
             # pages back a second after a query stops needing them (a background thread
@@ -172,15 +172,13 @@ class _Slot:
             # of its last big query. Returning them at once cost ~35 % of the query time in
             # page faults. (Unless the operator chose otherwise.)
             os.environ.setdefault(ALLOCATOR_ENV, allocator_conf())
-            self._executor = concurrent.futures.ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_init,
-                initargs=(str(self.data_dir), self.map_size, self.cache_mb, self.threads),
+            self._executor = WorkerProcess(
+                _worker_init,
+                (str(self.data_dir), self.map_size, self.cache_mb, self.threads),
             )
         return self._executor
 
-    def detach(self) -> concurrent.futures.ProcessPoolExecutor | None:
+    def detach(self) -> WorkerProcess | None:
         """Let go of the process (the next use starts a new one); the old one, to shut
         down."""
         executor, self._executor = self._executor, None
@@ -189,16 +187,13 @@ class _Slot:
     def kill(self) -> None:
         """Kill this slot's process; the next use starts a fresh one."""
         executor = self.detach()
-        if executor is None:
-            return
-        for process in list(getattr(executor, "_processes", {}).values()):
-            process.kill()
-        executor.shutdown(wait=False, cancel_futures=True)
+        if executor is not None:
+            executor.kill()
 
     def close(self) -> None:
         executor = self.detach()
         if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+            executor.shutdown(wait=True)
 
 
 class QueryPool:
@@ -312,7 +307,7 @@ class QueryPool:
             executor = slot.detach()
             if executor is not None:
                 log.info("query worker idle for %g s: stopped", self.idle_release)
-                executor.shutdown(wait=False, cancel_futures=True)
+                executor.shutdown(wait=False)
 
         slot.release = asyncio.get_running_loop().call_later(self.idle_release, release)
 

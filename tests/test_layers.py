@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "fastaw"
 #: Layer of each top-level unit of the package; a module may import fastaw units of a
 #: strictly lower layer, or from inside its own unit.
 LAYERS = {
-    "__init__": 0, "errors": 0, "timefmt": 0, "config": 0, "allocator": 0,
+    "__init__": 0, "errors": 0, "timefmt": 0, "config": 0, "allocator": 0, "workerprocess": 0,
     "models": 1,
     "heartbeat": 2, "transforms": 2,
     "storage": 3, "query": 3,

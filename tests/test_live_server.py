@@ -483,8 +483,10 @@ def test_a_killed_worker_is_replaced_and_its_query_processes_exit(
     assert c.post("/api/0/query/", json=query).status_code == 200  # starts query processes
     (worker,) = child_pids(server.process.pid)
     queries = [pid for pid in child_pids(worker)
-               if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-    assert queries
+               if b"fastaw.workerprocess" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    # the query processes are the HTTP worker's only children (no multiprocessing
+    # resource tracker beside them)
+    assert queries and sorted(queries) == sorted(child_pids(worker))
 
     os.kill(worker, signal.SIGKILL)
     deadline = time.monotonic() + 10
