@@ -43,12 +43,16 @@ def merge_events_by_keys(events: Events, keys: Sequence[str]) -> Events:
     # and rows whose values come from an overlay meet in the same groups
     numbering = dictionary().numbering(_table(keys))
     key_code = per_row(events, keys, lambda data: _merge_keys(data, keys, numbering))
+    # Events lacking a key form one more group, dropped from the merged events: filtering
+    # them out of the rows first copied every column (a year of categorized window
+    # events merged by category: +25 → +9 MiB while it ran, 36 → 26 ms; by app and title
+    # +17 → +5 MiB, 84 → 67 ms).
     return (
         events.with_columns(_key=key_code)
-        .filter(pl.col("_key") != _NO_KEY)
         .group_by("_key", maintain_order=True)
         .agg(pl.col("timestamp").first(), pl.col("duration").sum(),
              *(pl.col(name).first() for name in ("data", *keep)))
+        .filter(pl.col("_key") != _NO_KEY)
         .select(pl.lit(None, dtype=pl.Int64).alias("id"), *COLUMNS[1:], *keep)
     )
 
