@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastaw import transforms as tf
 from fastaw.transforms import distinct, jsondata
-from fastaw.transforms.dictionary import PER_QUERY, query_dictionary
+from fastaw.transforms.dictionary import PER_QUERY, fresh_dictionary, query_dictionary
 from fastaw.transforms.overlay import plain
 from tests.reference_transforms import Ev
 from tests.strategies import canon, event_lists, from_frame, to_frame
@@ -229,3 +230,16 @@ def test_key_values_are_kept_only_while_the_query_runs() -> None:
         assert _run(CHAINS["categorize, merge by app and title, then by app"], events) == merged
         # everything this chain needs was kept: no key value was looked up again
         assert not any(table.startswith(PER_QUERY) for table in worker.memo)
+
+
+def test_yes_no_answers_come_back_as_they_were_stored() -> None:
+    """(They are kept as bytes: `Dictionary.remember`.)"""
+    memo = fresh_dictionary()
+    codes = pl.Series([4, 0, 2], dtype=pl.UInt32)
+    memo.remember("yes?", codes, pl.Series([True, False, None], dtype=pl.Boolean))
+    memo.remember("yes?", pl.Series([6], dtype=pl.UInt32), pl.Series([True]))
+    got = memo.recall("yes?", pl.Series([0, 1, 2, 4, 6, 9], dtype=pl.UInt32))
+    assert got is not None and got.dtype == pl.Boolean
+    assert got.to_list() == [False, None, None, True, True, None]
+    memo.remember("n", codes, pl.Series([7, 8, 9], dtype=pl.UInt32))
+    assert memo.recall("n", codes).to_list() == [7, 8, 9]  # type: ignore[union-attr]

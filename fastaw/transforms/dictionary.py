@@ -52,7 +52,8 @@ class Dictionary:
     the dtype needs no lock: Polars' categories are safe to add to from any thread.)
     """
 
-    __slots__ = ("_anchor", "dtype", "lock", "memo", "numberings", "size", "stores")
+    __slots__ = ("_anchor", "_booleans", "dtype", "lock", "memo", "numberings", "size",
+                 "stores")
 
     def __init__(self, dtype: pl.Categorical, memo: dict[str, Any] | None) -> None:
         self.dtype = dtype
@@ -64,6 +65,7 @@ class Dictionary:
         self.stores: dict[tuple[str, int], pl.Series] = {}
         #: Named `Numbering`\ s kept with the memo (see `numbering`).
         self.numberings: dict[str, Numbering] = {}
+        self._booleans: set[str] = set()  #: memo tables of yes/no answers (`remember`)
         # Polars frees a dictionary's texts (and reuses their codes) as soon as no column
         # of the dtype exists, even while the dtype object lives: an empty column keeps
         # the codes, and with them the memo, valid.
@@ -84,12 +86,22 @@ class Dictionary:
             return None
         with self.lock:
             stored = self.memo.get(table)
-            return None if stored is None else gather_known(stored, codes)
+            if stored is None:
+                return None
+            found = gather_known(stored, codes)
+        return found.cast(pl.Boolean) if table in self._booleans else found
 
     def remember(self, table: str, codes: pl.Series, values: pl.Series) -> None:
-        """Store ``values`` for ``codes`` in memo ``table`` (nothing without a memo)."""
+        """Store ``values`` for ``codes`` in memo ``table`` (nothing without a memo).
+
+        Yes/no answers are stored as bytes: gathering a million of them by code takes
+        5.4 ms as bytes (cast back included) against 8.6 ms as Polars' bits, and a repeated
+        query gathers one table per filter and per overlay key."""
         if self.memo is None:
             return
+        if values.dtype == pl.Boolean:
+            values = values.cast(pl.UInt8)
+            self._booleans.add(table)
         size = span(codes)
         with self.lock:
             stored = self.memo.get(table)

@@ -64,11 +64,17 @@ def overlay_has(events: Events, key: str) -> pl.Series:
 
 def _sets(overlays: pl.Series, key: str) -> pl.Series:
     """Per row of a `filled` overlay column: whether it sets ``key`` (memoized)."""
+    distinct = DistinctData(overlays)
+    return distinct.expand(_sets_distinct(distinct, key))
+
+
+def _sets_distinct(overlays: DistinctData, key: str) -> pl.Series:
+    """Per distinct text of a `filled` overlay column: whether it sets ``key`` (memoized)."""
 
     def compute(part: DistinctData) -> pl.Series:
         return part.values([key])[key].is_not_null()
 
-    return DistinctData(overlays).memoized_rows("sets:" + encode(key), compute, pl.Boolean())
+    return overlays.memoized("sets:" + encode(key), compute, pl.Boolean())
 
 
 def filled(events: Events) -> pl.Series:
@@ -84,15 +90,23 @@ def per_row(events: Events, keys: Sequence[str],
     overlays on top. ``answer(column)`` answers per row of a data-like ``column`` (and
     must answer alike wherever two rows' values of the keys are alike): rows whose overlay
     sets every key take the overlay's answer, rows whose overlay sets none the data's, and
-    rows whose overlay sets some of them the answer of their spliced data."""
+    rows whose overlay sets some of them the answer of their spliced data.
+
+    Which keys an overlay sets is looked at per distinct overlay (a year of categorized
+    window events has 983k rows and 15 overlays): mostly every overlay sets all of the keys
+    or none of them, and the rows then need no look at their overlays."""
     if not has_overlay(events):
         return answer(events["data"])
     overlays = filled(events)
-    has = [_sets(overlays, key) for key in keys]
+    distinct = DistinctData(overlays)
+    has = [_sets_distinct(distinct, key) for key in keys]
     every = pl.select(pl.all_horizontal(has)).to_series()
     some = pl.select(pl.any_horizontal(has)).to_series()
     if every.all():
         return answer(overlays)
+    if not some.any():
+        return answer(events["data"])
+    every, some = distinct.expand(every), distinct.expand(some)
     out = answer(events["data"])
     if every.any():
         out = answer(overlays).zip_with(every, out)
