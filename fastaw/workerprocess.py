@@ -118,13 +118,15 @@ class WorkerProcess:
                 with self._lock:
                     future = self._pending.popleft()
                 _settle(future, value if ok else None, None if ok else value)
-        except (EOFError, OSError, pickle.UnpicklingError):
-            pass
+        except Exception:  # the end of the pipe, or an answer that cannot be read: either
+            pass           # way no call can be answered any more
         with self._lock:
             self._broken = True
             pending, self._pending = list(self._pending), deque()
         for future in pending:
             _settle(future, None, BrokenProcessPool("the worker process stopped"))
+        with contextlib.suppress(OSError):  # (it has mostly exited: nothing to stop)
+            self._process.kill()
         self._process.wait()
         self._replies.close()
 

@@ -35,6 +35,17 @@ def unpicklable() -> Any:
     return lambda: None
 
 
+class _Unreadable:
+    """Pickles fine, but unpickling it raises."""
+
+    def __reduce__(self) -> Any:
+        return (fail, ("unreadable",))
+
+
+def unreadable() -> Any:
+    return _Unreadable()
+
+
 @pytest.fixture
 def worker() -> Any:
     made = WorkerProcess(remember, ("started", True))
@@ -67,6 +78,15 @@ def test_a_killed_child_fails_its_calls_and_takes_no_more(worker: WorkerProcess)
             future.result(timeout=30)
     with pytest.raises(BrokenProcessPool):
         worker.submit(recall, "started")
+
+
+def test_an_answer_that_cannot_be_read_stops_the_child(worker: WorkerProcess) -> None:
+    with pytest.raises(BrokenProcessPool):
+        worker.submit(unreadable).result(timeout=30)
+    deadline = time.monotonic() + 10
+    while worker._process.poll() is None:
+        assert time.monotonic() < deadline, "the child was left running"
+        time.sleep(0.01)
 
 
 def test_shutdown_lets_the_child_finish_its_calls_and_exit() -> None:
