@@ -103,13 +103,15 @@ class WorkerProcess:
         return future
 
     def _write_calls(self, calls: IO[bytes]) -> None:
-        with calls:
+        try:
             while (call := self._outbox.get()) is not None:
-                try:
-                    calls.write(call)
-                    calls.flush()
-                except OSError:  # the child is gone: the reader fails the calls
-                    return
+                calls.write(call)
+                calls.flush()
+        except OSError:  # the child is gone: the reader fails the calls
+            pass
+        finally:
+            with contextlib.suppress(OSError):  # (closing flushes what is left, in vain)
+                calls.close()
 
     def _read_replies(self) -> None:
         try:
