@@ -64,17 +64,21 @@ def overlay_has(events: Events, key: str) -> pl.Series:
 
 def _sets(overlays: pl.Series, key: str) -> pl.Series:
     """Per row of a `filled` overlay column: whether it sets ``key`` (memoized)."""
-    distinct = DistinctData(overlays)
-    return distinct.expand(_sets_distinct(distinct, key))
+    return DistinctData(overlays).memoized_rows(*_setting(key))
 
 
 def _sets_distinct(overlays: DistinctData, key: str) -> pl.Series:
     """Per distinct text of a `filled` overlay column: whether it sets ``key`` (memoized)."""
+    return overlays.memoized(*_setting(key))
+
+
+def _setting(key: str) -> tuple[str, Callable[[DistinctData], pl.Series], pl.DataType]:
+    """The memo table, computation and dtype of whether an overlay sets ``key``."""
 
     def compute(part: DistinctData) -> pl.Series:
         return part.values([key])[key].is_not_null()
 
-    return overlays.memoized("sets:" + encode(key), compute, pl.Boolean())
+    return "sets:" + encode(key), compute, pl.Boolean()
 
 
 def filled(events: Events) -> pl.Series:
