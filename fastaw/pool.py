@@ -41,6 +41,13 @@ log = logging.getLogger("fastaw.pool")
 GRACE_SECONDS: Final = 5.0
 NICENESS: Final = 19
 ALLOCATOR_ENV: Final = "_RJEM_MALLOC_CONF"
+#: The query processes' jemalloc settings (see `_Slot.executor`). One arena: jemalloc's
+#: default is four per core, which suits many threads allocating at once, and memory freed
+#: in one arena is not reused by the others. A query process has a few threads (statements,
+#: Polars' pool), and small allocations are served per thread anyway. On two cores, a
+#: year's dashboard query, repeated back to back in process, peaked at 339–365 MiB with one
+#: arena against 359–385 with two, at the same speed (and 30–55 MiB higher still with
+#: eight).
 ALLOCATOR_CONF: Final = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:1"
 #: Default ``query_cache_mb`` (see `cache_budget`).
 DEFAULT_CACHE_MB: Final = 700
@@ -51,18 +58,6 @@ PARENT_POLL_SECONDS: Final = 1.0
 MAX_AUTO_THREADS: Final = 4
 
 _source: Any = None
-
-
-def allocator_conf() -> str:
-    """The query processes' jemalloc settings (`ALLOCATOR_CONF`), with one arena.
-
-    jemalloc's default is four arenas per core, which suits many threads allocating at
-    once; memory freed in one arena is not reused by the others. A query process has a
-    few threads (statements, Polars' pool), and small allocations are served per thread
-    anyway. On two cores, a year's dashboard query, repeated back to back in process,
-    peaked at 339–365 MiB with one arena against 359–385 with two, at the same speed (and
-    30–55 MiB higher still with eight)."""
-    return ALLOCATOR_CONF
 
 
 def cache_budget(cache_mb: int) -> tuple[int, int]:
@@ -171,7 +166,7 @@ class _Slot:
             # does it), so an idle worker holds what its caches need, not the high water mark
             # of its last big query. Returning them at once cost ~35 % of the query time in
             # page faults. (Unless the operator chose otherwise.)
-            os.environ.setdefault(ALLOCATOR_ENV, allocator_conf())
+            os.environ.setdefault(ALLOCATOR_ENV, ALLOCATOR_CONF)
             self._executor = WorkerProcess(
                 _worker_init,
                 (str(self.data_dir), self.map_size, self.cache_mb, self.threads),

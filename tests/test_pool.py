@@ -12,12 +12,12 @@ import pytest
 
 from fastaw.errors import QueryTimeout
 from fastaw.pool import (
+    ALLOCATOR_CONF,
     ALLOCATOR_ENV,
     DEFAULT_CACHE_MB,
     MAX_AUTO_THREADS,
     NICENESS,
     QueryPool,
-    allocator_conf,
     cache_budget,
     threads_per_query,
 )
@@ -164,15 +164,15 @@ def test_query_threads_reach_the_worker(tmp_path: Path, threads: int) -> None:
 
 
 def test_query_workers_return_freed_memory_and_use_one_arena(pool: QueryPool) -> None:
-    operator_set = os.environ.get(ALLOCATOR_ENV) not in (None, allocator_conf())
+    operator_set = os.environ.get(ALLOCATOR_ENV) not in (None, ALLOCATOR_CONF)
     pool.target = allocator_settings
     settings = asyncio.run(pool.run([], [], None)).decode()
     # (Polars puts its own defaults first when it is imported; the later settings win)
     if operator_set:  # the operator's settings are left alone
         assert settings.endswith(os.environ[ALLOCATOR_ENV])
         return
-    assert settings.endswith(allocator_conf())
-    assert allocator_conf().endswith("dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:1")
+    assert settings.endswith(ALLOCATOR_CONF)
+    assert ALLOCATOR_CONF.endswith("dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:1")
 
 
 def _pid(reply: bytes) -> int:
