@@ -214,6 +214,11 @@ def clear_chunks(store: Path) -> None:
 
 # -- memory -----------------------------------------------------------------------------------
 
+def _larger(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Each measure's larger value."""
+    return max(a[0], b[0]), max(a[1], b[1]), max(a[2], b[2])
+
+
 class RssSampler:
     """Peak sums over a process tree of VmRSS, of RssAnon and of Pss_Anon (bytes), sampled
     every 50 ms: over the whole time it runs (`peak`) and over the marked stretches only
@@ -242,11 +247,9 @@ class RssSampler:
 
     def _take(self) -> None:
         now = self.sample()
-        self.peak = (max(self.peak[0], now[0]), max(self.peak[1], now[1]),
-                     max(self.peak[2], now[2]))
+        self.peak = _larger(self.peak, now)
         if self._mark:
-            self.marked = (max(self.marked[0], now[0]), max(self.marked[1], now[1]),
-                           max(self.marked[2], now[2]))
+            self.marked = _larger(self.marked, now)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
