@@ -400,8 +400,12 @@ def machine_info() -> list[str]:
                 mem_kib = int(line.split()[1])
     except OSError:
         pass
-    wrk_out = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
-    wrk_version = " ".join(wrk_out.stdout.split()[:2]) or "wrk ?"
+    try:
+        wrk_out = subprocess.run(["wrk", "--version"], capture_output=True, text=True,
+                                 check=False).stdout
+    except OSError:  # not installed: only the HTTP benchmark needs it
+        wrk_out = ""
+    wrk_version = " ".join(wrk_out.split()[:2]) or "wrk not installed"
     return [
         f"CPU: {model}; nproc {len(os.sched_getaffinity(0))}; "
         f"memory {mem_kib / 2**20:.1f} GiB; kernel {platform.release()}",
