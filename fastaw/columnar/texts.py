@@ -2,7 +2,7 @@
 
 Rows read from chunks carry codes of the store's text table (`fastaw.storage.texts`);
 queries need codes of their data dictionary (`fastaw.transforms.dictionary`). The
-dictionary keeps, per store and text epoch, a table from one to the other
+dictionary keeps, per store and text epoch, the pairs of one and the other
 (`Dictionary.stores`), so each distinct text is read and interned once per dictionary.
 """
 
@@ -23,15 +23,22 @@ from fastaw.transforms.dictionary import Dictionary, dictionary
 #: them in its resident memory until the system runs short. The texts copied out of the
 #: text table are freed as soon as they are interned, so they use the system allocator.
 _POOL: Final = pa.system_memory_pool()
+#: The pairs kept per store and epoch (`StoreTexts`).
+_PAIRS: Final = {"store": pl.UInt32(), "ours": pl.UInt32()}
 
 
 class StoreTexts:
     """What the current data dictionary calls the texts of a store's text codes.
 
-    Per dictionary and store (and text epoch), a table from store code to dictionary code
-    (null: not looked up yet), kept in the dictionary (`Dictionary.stores`), so it lives and
-    dies with the codes it holds. Texts of codes not in it are read from the store, a
+    Per dictionary and store (and text epoch), the pairs (store code, dictionary code)
+    looked up so far, kept in the dictionary (`Dictionary.stores`), so they live and die
+    with the codes they hold. Texts of codes not among them are read from the store, a
     block at a time, and interned.
+
+    The pairs are a frame joined on, not a table indexed by store code: a year of a
+    ten-year store's history uses 330k of its 2.8M codes, spread over all of them — as a
+    table, 11 MB kept between queries; as pairs, 2.6 MB, for ≈ 20 ms more per million
+    rows read from chunks (windows kept in memory are not read again).
     """
 
     def __init__(self, store: ChunkStore) -> None:
@@ -43,21 +50,21 @@ class StoreTexts:
         current = dictionary()
         key = (self.name, epoch)
         with current.lock:
-            table = current.stores.get(key)
-        if table is None:
-            table = pl.Series("stores", [], dtype=pl.UInt32)
-        top = codes.max()
-        size = 0 if top is None else int(top) + 1  # type: ignore[arg-type]
-        if table.len() < size:
-            table = table.extend_constant(None, size - table.len())
-        known = table.gather(codes)
-        if known.null_count():
-            missing = codes.filter(known.is_null()).unique().sort()
-            table = table.scatter(missing, self._intern(missing, epoch, current))
+            known = current.stores.get(key)
+        if known is None:
+            known = pl.DataFrame(schema=_PAIRS)
+        rows = pl.DataFrame({"store": codes})
+        found = rows.join(known, on="store", how="left", maintain_order="left")["ours"]
+        if found.null_count():
+            missing = codes.filter(found.is_null()).unique().sort()
+            new = pl.DataFrame({"store": missing, "ours": self._intern(missing, epoch, current)})
             with current.lock:
-                current.stores[key] = table
-            known = table.gather(codes)
-        return known.cat.to(current.dtype)
+                # (another statement may have added pairs meanwhile: keep theirs too)
+                known = pl.concat([current.stores.get(key, known), new]).unique("store")
+                current.stores[key] = known
+            found = found.fill_null(rows.join(new, on="store", how="left",
+                                              maintain_order="left")["ours"])
+        return found.cat.to(current.dtype)
 
     def _intern(self, codes: pl.Series, epoch: int, current: Dictionary) -> pl.Series:
         """Dictionary codes of the texts of store ``codes`` (distinct, ascending).

@@ -60,9 +60,9 @@ class Dictionary:
         self.memo = memo
         self.size = 0
         self.lock = threading.RLock()
-        #: Per store (and text epoch): its text codes' codes here (see
-        #: `fastaw.columnar`), valid exactly as long as the dictionary.
-        self.stores: dict[tuple[str, int], pl.Series] = {}
+        #: Per store (and text epoch): pairs of its text codes and their codes here
+        #: (see `fastaw.columnar.texts`), valid exactly as long as the dictionary.
+        self.stores: dict[tuple[str, int], pl.DataFrame] = {}
         #: Named `Numbering`\ s kept with the memo (see `numbering`).
         self.numberings: dict[str, Numbering] = {}
         self._booleans: set[str] = set()  #: memo tables of yes/no answers (`remember`)
