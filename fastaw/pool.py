@@ -41,14 +41,14 @@ log = logging.getLogger("fastaw.pool")
 GRACE_SECONDS: Final = 5.0
 NICENESS: Final = 19
 ALLOCATOR_ENV: Final = "_RJEM_MALLOC_CONF"
-#: The query processes' jemalloc settings (see `_Slot.executor`). One arena: jemalloc's
-#: default is four per core, which suits many threads allocating at once, and memory freed
-#: in one arena is not reused by the others. A query process has a few threads (statements,
-#: Polars' pool), and small allocations are served per thread anyway. On two cores, a
-#: year's dashboard query, repeated back to back in process, peaked at 339–365 MiB with one
-#: arena against 359–385 with two, at the same speed (and 30–55 MiB higher still with
-#: eight).
-ALLOCATOR_CONF: Final = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:1"
+#: The query processes' jemalloc settings (see `_Slot.executor`): freed pages go back after
+#: 250 ms, and one arena. jemalloc's default is four arenas per core, which suits many
+#: threads allocating at once, and memory freed in one arena is not reused by the others. A
+#: query process has a few threads (statements, Polars' pool), and small allocations are
+#: served per thread anyway. On two cores, a year's dashboard query, repeated back to back
+#: in process, peaked at 339–365 MiB with one arena against 359–385 with two, at the same
+#: speed (and 30–55 MiB higher still with eight).
+ALLOCATOR_CONF: Final = "background_thread:true,dirty_decay_ms:250,muzzy_decay_ms:0,narenas:1"
 #: Default ``query_cache_mb`` (see `cache_budget`).
 DEFAULT_CACHE_MB: Final = 700
 #: Default ``query_idle_release``: seconds a query process may sit idle before it stops.
@@ -162,10 +162,12 @@ class _Slot:
     def executor(self) -> WorkerProcess:
         if self._executor is None:
             # Polars' allocator (jemalloc) reads this when the new process starts: give freed
-            # pages back a second after a query stops needing them (a background thread
-            # does it), so an idle worker holds what its caches need, not the high water mark
-            # of its last big query. Returning them at once cost ~35 % of the query time in
-            # page faults. (Unless the operator chose otherwise.)
+            # pages back a quarter of a second after a query stops needing them (a
+            # background thread does it), so an idle worker holds what its caches need, not
+            # the high water mark of its last big query, and a long query returns what its
+            # first statements freed. Returning them at once cost ~35 % of the query time
+            # in page faults (see docs/architecture.md). (Unless the operator chose
+            # otherwise.)
             os.environ.setdefault(ALLOCATOR_ENV, ALLOCATOR_CONF)
             self._executor = WorkerProcess(
                 _worker_init,

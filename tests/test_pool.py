@@ -172,7 +172,7 @@ def test_query_workers_return_freed_memory_and_use_one_arena(pool: QueryPool) ->
         assert settings.endswith(os.environ[ALLOCATOR_ENV])
         return
     assert settings.endswith(ALLOCATOR_CONF)
-    assert ALLOCATOR_CONF.endswith("dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:1")
+    assert ALLOCATOR_CONF.endswith("dirty_decay_ms:250,muzzy_decay_ms:0,narenas:1")
 
 
 def _pid(reply: bytes) -> int:
