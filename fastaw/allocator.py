@@ -12,7 +12,8 @@ MALLOC_THRESHOLD: Final = 128 << 10
 
 
 def fix_malloc_thresholds() -> None:
-    """Keep glibc's malloc (Python objects, Arrow's system pool) from holding freed memory.
+    """Keep glibc's malloc (Python objects, texts copied out of the store) from holding freed
+    memory.
 
     glibc serves a block above 128 KiB by its own mapping, returned to the system on
     ``free`` — but after freeing one it raises that threshold to the block's size, so

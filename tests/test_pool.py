@@ -301,3 +301,44 @@ def test_the_page_is_served_when_no_query_worker_can_start(
     response = client.get("/")
     assert response.status_code == 200 and response.text == "<html></html>"
     assert not client.app.server.pool._slots[0].started
+
+
+def loaded_modules(lines: list[str], timeperiods: list[str], name: str | None,
+                   timeout: float) -> tuple[int, Any]:
+    """A stand-in query that reports which of ``lines`` the worker has imported."""
+    import sys
+
+    return 200, " ".join(m for m in lines if m in sys.modules).encode()
+
+
+def test_query_workers_read_chunks_without_pyarrow(tmp_path: Path) -> None:
+    """Chunks are read by Polars, their heights from the files' footers: pyarrow (≈ 8 MiB
+    in each query worker) is not imported by a query that reads them."""
+    from fastaw.columnar import build_chunks
+    from fastaw.models import Bucket, Event, canonical_data
+    from fastaw.storage import Writer
+    from fastaw.storage.chunks import ChunkStore
+
+    day = 86_400 * 10**9
+    env = Env(tmp_path / "store")
+    writer = Writer(env)
+    writer.start()
+    bucket = writer.run_sync(lambda w: w.create_bucket(
+        Bucket(id="b", num=0, type="t", client="c", hostname="h", created=0)))
+    events = [Event(None, i * day, 60 * 10**9, canonical_data({"app": f"a{i % 3}"}))
+              for i in range(30)]
+    writer.run_sync(lambda w: w.insert_many(bucket.num, events))
+    writer.stop()
+    assert build_chunks(ChunkStore(env)).built > 0
+    env.close()
+    pool = QueryPool(tmp_path / "store", 1 << 30, workers=1, timeout=30.0)
+    try:
+        query = ['RETURN = merge_events_by_keys(query_bucket("b"), ["app"]);']
+        body = asyncio.run(pool.run(query, ["1970-01-01T00:00:00Z/1970-03-01T00:00:00Z"],
+                                    None))
+        assert body.count(b'"app"') == 3 and b'"a0"' in body
+        pool.target = loaded_modules
+        assert asyncio.run(pool.run(["fastaw.columnar", "pyarrow"], [], None)) == \
+            b"fastaw.columnar"
+    finally:
+        pool.close()

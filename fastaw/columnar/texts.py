@@ -11,18 +11,12 @@ from __future__ import annotations
 from typing import Final
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from fastaw.columnar.encoding import StaleTexts
 from fastaw.storage.chunks import ChunkStore
 from fastaw.storage.texts import BLOCK, block_buffers
 from fastaw.transforms.dictionary import Dictionary, dictionary
 
-#: Arrow's own allocator (mimalloc) frees pages lazily (``MADV_FREE``): a process keeps
-#: them in its resident memory until the system runs short. The texts copied out of the
-#: text table are freed as soon as they are interned, so they use the system allocator.
-_POOL: Final = pa.system_memory_pool()
 #: The pairs kept per store and epoch (`StoreTexts`).
 _PAIRS: Final = {"store": pl.UInt32(), "ours": pl.UInt32()}
 
@@ -69,25 +63,27 @@ class StoreTexts:
     def _intern(self, codes: pl.Series, epoch: int, current: Dictionary) -> pl.Series:
         """Dictionary codes of the texts of store ``codes`` (distinct, ascending).
 
-        Each block's wanted texts are taken (copied) by Arrow while the read snapshot
-        holds the map's pages, then all of them are interned in one cast."""
+        Each block's wanted texts are copied out while the read snapshot holds the map's
+        pages, then all of them are interned in one cast. (They are sliced one by one:
+        Polars slicing a block's bytes at many offsets at once took 4–8 times longer. A
+        year of the ten-year store, 327k texts in 674 blocks: ≈ 0.25 s, against 0.16 s
+        with pyarrow, which query workers no longer import.)"""
         blocks = (codes // BLOCK).unique().sort()
         numbers = blocks.to_list()
         firsts = [*codes.search_sorted(blocks * BLOCK).to_list(), codes.len()]
-        within = (codes % BLOCK).rechunk().to_arrow()
-        where = {number: (firsts[i], firsts[i + 1] - firsts[i])
-                 for i, number in enumerate(numbers)}
-        taken: dict[int, pa.Array] = {}
+        within = (codes % BLOCK).to_list()
+        where = {number: (firsts[i], firsts[i + 1]) for i, number in enumerate(numbers)}
+        taken: dict[int, pl.Series] = {}
 
         def use(number: int, value: memoryview) -> None:
-            count, offsets, data = block_buffers(value)
-            texts = pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
-            taken[number] = pc.take(texts, within.slice(*where[number]), memory_pool=_POOL)
+            _, offsets, data = block_buffers(value)
+            ends = offsets.cast("I")  # count + 1 offsets, never negative
+            first, stop = where[number]
+            texts = [bytes(data[ends[i]:ends[i + 1]]) for i in within[first:stop]]
+            taken[number] = pl.Series(texts, dtype=pl.Binary).cast(pl.String)
 
         if not self.store.texts.read_blocks(numbers, epoch, use) or len(taken) != len(numbers):
             raise StaleTexts
-        strings = pl.from_arrow(pa.chunked_array([taken[n] for n in numbers], pa.string()))
-        assert isinstance(strings, pl.Series)
+        strings = pl.concat([taken[n] for n in numbers]) if numbers else \
+            pl.Series([], dtype=pl.String)
         return strings.cast(current.dtype).to_physical()
-
-
