@@ -63,7 +63,7 @@ _source: Any = None
 def cache_budget(cache_mb: int) -> tuple[int, int]:
     """How a query process splits ``query_cache_mb`` between what it keeps across queries:
     (texts of its data dictionary, with their per-text answers; bytes of recently read
-    windows). 70 % / 30 %: the default 700 MB keeps ≈ 1.4M texts (a year of a busy
+    windows). 70 % / 30 %: the default 700 MB keeps ≈ 3.3M texts (a year of a busy
     desktop's history is ≈ 390k) and ≈ 210 MB of windows (a year ≈ 30 MB)."""
     from fastaw.transforms.dictionary import BYTES_PER_TEXT  # (Polars: query processes only)
 
@@ -116,11 +116,23 @@ def _ping() -> bool:
 def execute(source: Any, lines: list[str], timeperiods: list[str], name: str | None,
             timeout: float) -> tuple[int, Any]:
     """Run one query → (200, JSON bytes) or (status, error body); never raises."""
+    from fastaw.columnar.encoding import StaleTexts
     from fastaw.query import run_query
+    from fastaw.transforms.dictionary import drop_worker_dictionary
 
     deadline = time.monotonic() + timeout
     try:
-        return 200, run_query(lines, source, timeperiods, deadline=deadline, name=name or "")
+        try:
+            return 200, run_query(lines, source, timeperiods, deadline=deadline,
+                                  name=name or "")
+        except StaleTexts:
+            # The store's text table was started afresh (`fastaw chunks --rebuild`) after
+            # the worker dictionary read texts from it: it can no longer read them again.
+            # Once more with a new dictionary (which reads the windows again).
+            log.info("the store's texts were rebuilt; the query runs again")
+            drop_worker_dictionary()
+            return 200, run_query(lines, source, timeperiods, deadline=deadline,
+                                  name=name or "")
     except FastawError as exc:
         return exc.status, exc.body()
     except MemoryError:

@@ -16,6 +16,7 @@ import polars as pl
 from hypothesis import strategies as st
 
 from fastaw.transforms import frame
+from fastaw.transforms.dictionary import texts_of
 from tests.reference_transforms import Ev
 
 HALF_S = 500_000_000
@@ -65,8 +66,10 @@ def to_frame(events: Sequence[Ev]) -> pl.DataFrame:
 def from_frame(df: pl.DataFrame) -> list[Ev]:
     assert df.columns == list(frame.COLUMNS), df.columns
     assert df.schema == frame.schema(), df.schema
+    texts = texts_of(df["data"]).to_list()
     return [
-        Ev(ts, dur, msgspec.json.decode(data), ident) for ident, ts, dur, data in df.iter_rows()
+        Ev(ts, dur, msgspec.json.decode(data), ident)
+        for (ident, ts, dur, _), data in zip(df.iter_rows(), texts, strict=True)
     ]
 
 

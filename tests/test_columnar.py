@@ -12,7 +12,8 @@ from fastaw.columnar import ColumnSource, chunk_frame, new_chunk, rows_to_frame
 from fastaw.models import Bucket, Event, canonical_data, render_event
 from fastaw.storage import Env, Writer, keys
 from fastaw.storage.chunks import Chunk, ChunkStore
-from fastaw.transforms.dictionary import query_dictionary
+from fastaw.transforms.dictionary import query_dictionary, texts_of
+from fastaw.transforms.frame import stored
 
 DATA = [
     {"app": "Google-chrome", "title": "Zürich — café 日本語 - Google Chrome"},
@@ -64,7 +65,7 @@ def test_chunks_are_built_reused_and_invalidated(env: Env, writer: Writer) -> No
     third = source.events("b", 0, 40 * DAY)
     assert third.height == 31 and source.chunks_built == built + 1
     source.flush()
-    assert sorted(third["data"].to_list()) == sorted([d.decode() for d in DATAS * 10]
+    assert sorted(texts_of(third["data"]).to_list()) == sorted([d.decode() for d in DATAS * 10]
                                                       + [DATAS[0].decode()])
 
 
@@ -80,7 +81,7 @@ def test_lz4_chunks_of_earlier_versions_are_read(env: Env, writer: Writer) -> No
     chunk = new_chunk(bucket.num, window, rows.generation, frame, "lz4")
     assert store.store_chunks([chunk]) == 1
     source = ColumnSource(store, memory=0)
-    assert source.events("b", 0, 10**12).equals(frame)
+    assert stored(source.events("b", 0, 10**12)).equals(frame)
     assert source.chunks_read == 1 and source.chunks_built == 0
 
 

@@ -15,7 +15,7 @@ from fastaw.storage import Env, Writer, keys
 from fastaw.storage.chunks import ChunkStore
 from fastaw.storage.maintenance import check
 from fastaw.storage.texts import BLOCK, TextTable, digest, pack_block, unpack_block
-from fastaw.transforms.dictionary import query_dictionary
+from fastaw.transforms.dictionary import query_dictionary, texts_of
 
 DAY = 86_400 * 10**9
 
@@ -90,7 +90,7 @@ def test_chunks_share_the_texts_of_the_store(env: Env, writer: Writer) -> None:
 
 
 def _texts(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.with_columns(pl.col("data").cast(pl.String))
+    return frame.with_columns(data=texts_of(frame["data"]))
 
 
 def test_queries_read_chunks_through_the_text_table(env: Env, writer: Writer) -> None:
@@ -127,10 +127,41 @@ def test_a_query_during_a_full_rebuild_falls_back_to_the_rows(
 
     monkeypatch.setattr(store, "chunk", chunk_then_rebuild)
     with query_dictionary(fresh=True):
-        events = source.events("a", 0, 30 * DAY)
+        events = _texts(source.events("a", 0, 30 * DAY))
     assert events.height == 80 and source.chunks_read > 0 and source.chunks_built > 0
-    assert sorted(set(events["data"].cast(pl.String).to_list())) == sorted(
+    assert sorted(set(events["data"].to_list())) == sorted(
         canonical_data(d).decode() for d in DATAS)
+
+
+def test_a_query_after_a_full_rebuild_reads_its_texts_again(
+        env: Env, writer: Writer) -> None:
+    """The worker dictionary reads stored texts from the store when it needs them. After
+    `fastaw chunks --rebuild` (a new text epoch) it cannot: the query runs again with a
+    new dictionary, and answers as before."""
+    import json
+
+    from fastaw.pool import execute
+    from fastaw.transforms.dictionary import drop_worker_dictionary, worker_dictionary
+
+    drop_worker_dictionary()  # (not one that has these texts from another test)
+    _bucket(writer, "a", DATAS, 20)
+    store = ChunkStore(env)
+    build_chunks(store)
+    source = ColumnSource(store)
+    query = ['RETURN = merge_events_by_keys(query_bucket("a"), ["app", "title"]);']
+    period = ["1970-01-01T00:00:00Z/1970-02-01T00:00:00Z"]
+    status, first = execute(source, query, period, None, 30.0)
+    assert status == 200
+    before = worker_dictionary()
+    status, again = execute(source, query, period, None, 30.0)  # kept windows, kept codes
+    assert status == 200 and again == first and worker_dictionary() is before
+    build_chunks(store, rebuild=True)  # a new epoch: the store codes read before are void
+    status, after = execute(source, query, period, None, 30.0)
+    assert status == 200, after
+    assert after == first and worker_dictionary() is not before
+    texts = sorted(json.dumps(e["data"], sort_keys=True) for e in json.loads(after)[0])
+    assert texts == sorted(json.dumps({k: d[k] for k in ("app", "title")}, sort_keys=True)
+                           for d in DATAS if "app" in d and "title" in d)
 
 
 def test_concurrent_chunk_writers_agree_on_codes(env: Env, writer: Writer) -> None:

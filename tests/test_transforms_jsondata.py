@@ -70,7 +70,7 @@ def test_memoized_keys_and_values(lists: list[list[dict[str, Any]]], first: list
     """With a memo: some keys asked for first, then every key (partly known)."""
     with query_dictionary(fresh=True) as d:
         for objs in lists:
-            texts = pl.Series([encode(o) for o in objs], dtype=pl.String).cast(d.dtype)
+            texts = d.intern(pl.Series([encode(o) for o in objs], dtype=pl.String))
             dd = DistinctData(texts)
             distinct = [decode(t) for t in dd.distinct.to_list()]
             for key, column in dd.values(first).items():

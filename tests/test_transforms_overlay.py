@@ -14,6 +14,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fastaw.transforms.dictionary import codes_of, texts_of
 from fastaw.transforms.frame import from_columns
 from fastaw.transforms.jsondata import decode, encode
 from fastaw.transforms.overlay import (
@@ -45,15 +46,15 @@ def test_splice_equals_merging_the_objects(pairs: list[tuple[dict[str, Any], dic
 def test_plain_splices_each_row_and_keeps_rows_without_overlay() -> None:
     data = ['{"app":"a"}', '{"$category":"old","app":"b"}', "{}", '{"app":"a"}']
     events = from_columns([1, 2, 3, 4], [0, 1, 2, 3], [1, 1, 1, 1], data)
-    overlay = pl.Series([encode({"$category": ["W"]}), encode({"$category": ["X"]}), None,
-                         None], dtype=pl.String).cast(events["data"].dtype)
+    overlay = codes_of(pl.Series([encode({"$category": ["W"]}), encode({"$category": ["X"]}),
+                                  None, None], dtype=pl.String))
     overlaid = with_overlay(events, overlay)
     assert overlaid.columns == ["id", "timestamp", "duration", "data", OVERLAY]
     assert overlay_has(overlaid, "$category").to_list() == [True, True, False, False]
     assert overlay_has(overlaid, "app").to_list() == [False] * 4
     out = plain(overlaid)
     assert out.columns == ["id", "timestamp", "duration", "data"]
-    assert out["data"].cast(pl.String).to_list() == [
+    assert texts_of(out["data"]).to_list() == [
         '{"$category":["W"],"app":"a"}', '{"$category":["X"],"app":"b"}', "{}", '{"app":"a"}']
     assert out["id"].to_list() == [1, 2, 3, 4]
     assert plain(events) is events

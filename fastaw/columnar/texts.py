@@ -15,7 +15,7 @@ import polars as pl
 from fastaw.columnar.encoding import StaleTexts
 from fastaw.storage.chunks import ChunkStore
 from fastaw.storage.texts import BLOCK, block_buffers
-from fastaw.transforms.dictionary import Dictionary, dictionary
+from fastaw.transforms.dictionary import dictionary
 
 #: The pairs kept per store and epoch (`StoreTexts`).
 _PAIRS: Final = {"store": pl.UInt32(), "ours": pl.UInt32()}
@@ -51,20 +51,23 @@ class StoreTexts:
         found = rows.join(known, on="store", how="left", maintain_order="left")["ours"]
         if found.null_count():
             missing = codes.filter(found.is_null()).unique().sort()
-            new = pl.DataFrame({"store": missing, "ours": self._intern(missing, epoch, current)})
+            reader = current.reader(key, lambda wanted: self._read(wanted, epoch))
+            ours = current.adopt(reader, missing, self._read(missing, epoch))
+            new = pl.DataFrame({"store": missing, "ours": ours})
             with current.lock:
                 # (another statement may have added pairs meanwhile: keep theirs too)
                 known = pl.concat([current.stores.get(key, known), new]).unique("store")
                 current.stores[key] = known
             found = found.fill_null(rows.join(new, on="store", how="left",
                                               maintain_order="left")["ours"])
-        return found.cat.to(current.dtype)
+        return found
 
-    def _intern(self, codes: pl.Series, epoch: int, current: Dictionary) -> pl.Series:
-        """Dictionary codes of the texts of store ``codes`` (distinct, ascending).
+    def _read(self, codes: pl.Series, epoch: int) -> pl.Series:
+        """The texts of store ``codes`` (distinct, ascending), in their order; `StaleTexts`
+        when the epoch is over (the codes meant other texts).
 
         Each block's wanted texts are copied out while the read snapshot holds the map's
-        pages, then all of them are interned in one cast. (They are sliced one by one:
+        pages. (They are sliced one by one:
         Polars slicing a block's bytes at many offsets at once took 4–8 times longer. A
         year of the ten-year store, 327k texts in 674 blocks: ≈ 0.25 s, against 0.16 s
         with pyarrow, which query workers no longer import.)"""
@@ -84,6 +87,5 @@ class StoreTexts:
 
         if not self.store.texts.read_blocks(numbers, epoch, use) or len(taken) != len(numbers):
             raise StaleTexts
-        strings = pl.concat([taken[n] for n in numbers]) if numbers else \
+        return pl.concat([taken[n] for n in numbers]) if numbers else \
             pl.Series([], dtype=pl.String)
-        return strings.cast(current.dtype).to_physical()

@@ -34,6 +34,7 @@ import msgspec
 
 from fastaw.query.diag import error, rust_str
 from fastaw.timefmt import format_ns
+from fastaw.transforms.dictionary import texts_of
 from fastaw.transforms.frame import Events, from_columns
 from fastaw.transforms.overlay import plain
 
@@ -83,7 +84,8 @@ _JSON_DECODER: Final = msgspec.json.Decoder()
 def frame_to_events(frame: Events) -> list[Event]:
     """The events of a frame as `Event` values, in order (an overlay spliced in)."""
     frame = plain(frame)
-    cols = [frame.get_column(name).to_list() for name in ("id", "timestamp", "duration", "data")]
+    cols = [frame.get_column(name).to_list() for name in ("id", "timestamp", "duration")]
+    cols.append(texts_of(frame["data"]).to_list())
     return [Event(*row) for row in zip(*cols, strict=True)]
 
 

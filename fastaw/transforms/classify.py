@@ -211,11 +211,11 @@ def categorize(events: Events, rules: Sequence[Any], overlay: bool = False) -> E
             take = (matches.of(rule) & (best_len <= len(name))).arg_true()
             best_len = best_len.scatter(take, len(name))
             best = best.scatter(take, index)
-        return codes_of(names, dd.dtype).gather(best + 1)
+        return codes_of(names).gather(best + 1)
 
     dd = DistinctData(events["data"])
     codes = dd.memoized_rows("category:" + encode(list(rules)), choose, pl.UInt32())
-    result = with_overlay(events, codes.cat.to(dd.dtype))
+    result = with_overlay(events, codes)
     return result if overlay else plain(result)
 
 

@@ -1,75 +1,87 @@
 """The data dictionary: how the ``data`` column of event frames is dictionary-encoded.
 
-A frame's ``data`` is a Polars Categorical: each canonical data text is interned once and
-rows hold its integer *code*. De-duplicating, grouping, comparing and joining events by
-data are then integer operations, and an answer computed from a text (the value of
-``data["app"]``, its category under a rule set, its URL split) can be remembered by code
-in the dictionary's *memo* (see `fastaw.transforms.jsondata.DistinctData`). A code never
-changes meaning within one dictionary, so those answers never go stale: they are pure
-functions of the text.
+A frame's ``data`` is a column of integer *codes* (UInt32): each canonical data text has
+one code in the current dictionary, and equal texts have equal codes. De-duplicating,
+grouping, comparing and joining events by data are then integer operations, and an
+answer computed from a text (the value of ``data["app"]``, its category under a rule set,
+its URL split) can be remembered by code in the dictionary's *memo* (see
+`fastaw.transforms.distinct.DistinctData`). A code never changes meaning within one
+dictionary, so those answers never go stale: they are pure functions of the text.
+
+Texts get their codes by their two 64-bit hashes (different seeds; two texts sharing both
+would share a code: a chance of ≈ n²/2¹²⁹, as for the store's text table). The dictionary
+keeps the text of a code only when it made the text itself (`intern`: a merge's output, a
+rewrite, an overlay). A text read from a store (`adopt`) is kept there: the dictionary
+keeps where — which store reader, which code in it — and reads it again when asked
+(`texts`), from the store's memory-mapped text table, i.e. from the page cache rather
+than the process. A year of a busy desktop's history is ≈ 330k stored texts, ≈ 77 MB as
+interned strings against ≈ 12 MB as hashes and store codes; a repeated query needs texts
+only for the events it answers with.
 
 Queries run with a worker dictionary (`query_dictionary`): it lives across the queries a
 query worker runs, so the dashboard asking about the same year again finds every per-text
 answer remembered and only maps codes; it is dropped when a query leaves it holding more
 texts than a limit (`TEXT_LIMIT`, or `limit_texts`; the next query starts an empty one),
 which bounds the memory it keeps between queries. Outside a query, frames use
-the process-wide default categories and nothing is memoized.
+the process-wide default dictionary and nothing is memoized.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Final
+from typing import Any, Final, TypeAlias, TypeVar
 
 import polars as pl
 
 #: By default, a worker dictionary holding more texts than this is dropped when its query
-#: ends (a year of a busy desktop's history is ≈ 390k texts, ≈ 90 MB with the memo);
+#: ends (a year of a busy desktop's history is ≈ 390k texts, ≈ 41 MB with the memo);
 #: `limit_texts` sets another limit (the server's ``query_cache_mb``).
 TEXT_LIMIT: Final = 1_000_000
 #: Memory a worker dictionary keeps per text between queries, memo included (measured: a
-#: year of a busy desktop's history, 786k texts with the merge keys, ≈ 230 bytes; rounded
-#: up for histories of longer texts).
-BYTES_PER_TEXT: Final = 350
+#: year of a busy desktop's history, 389k texts of which 62k kept here, 111 bytes — hashes
+#: 20, origins and kept texts 22, store pairs 7, memo 40, merge numberings 17; rounded up
+#: for histories with more or longer texts made by queries).
+BYTES_PER_TEXT: Final = 150
 #: Memo tables whose name starts with this are kept only while a query runs. The values of
 #: keys per text (`fastaw.transforms.distinct.DistinctData.values`) are the large ones —
 #: after a year's dashboard query, ≈ 110 MB, mostly titles and URLs — and a repeated
 #: query needs only what was worked out from them (merge keys, filters, rewrites), which
 #: is kept.
 PER_QUERY: Final = "~"
+#: Reads the texts of store codes (distinct, ascending), in their order (`Dictionary.reader`).
+Reader: TypeAlias = Callable[[pl.Series], pl.Series]
+_Column = TypeVar("_Column", pl.Series, pl.DataFrame)
 
 
 class Dictionary:
-    """A Categorical dtype (its categories are the dictionary) and, unless ``memo`` is
-    None, a memo of per-text answers by code. ``size`` is one more than the largest code
-    seen so far (kept up to date by the code that looks at codes).
+    """Codes of canonical data texts (see the module doc) and, unless ``memo`` is None, a
+    memo of per-text answers by code. ``size`` is the number of codes handed out.
 
     Statements of a query may run on several threads at once (`fastaw.query.dataflow`):
-    whoever reads or writes the memo, or ``size``, holds ``lock``. (Interning texts into
-    the dtype needs no lock: Polars' categories are safe to add to from any thread.)
+    whoever reads or writes the memo, the codes or ``size`` holds ``lock``.
     """
 
-    __slots__ = ("_anchor", "_booleans", "dtype", "lock", "memo", "numberings", "size",
-                 "stores")
+    __slots__ = ("_booleans", "_index", "_kept", "_origins", "_readers", "lock", "memo",
+                 "numberings", "size", "stores")
 
-    def __init__(self, dtype: pl.Categorical, memo: dict[str, Any] | None) -> None:
-        self.dtype = dtype
+    def __init__(self, memo: dict[str, Any] | None) -> None:
         self.memo = memo
         self.size = 0
         self.lock = threading.RLock()
         #: Per store (and text epoch): pairs of its text codes and their codes here
         #: (see `fastaw.columnar.texts`), valid exactly as long as the dictionary.
-        self.stores: dict[tuple[str, int], pl.DataFrame] = {}
+        self.stores: dict[Hashable, pl.DataFrame] = {}
         #: Named `Numbering`\ s kept with the memo (see `numbering`).
         self.numberings: dict[str, Numbering] = {}
         self._booleans: set[str] = set()  #: memo tables of yes/no answers (`remember`)
-        # Polars frees a dictionary's texts (and reuses their codes) as soon as no column
-        # of the dtype exists, even while the dtype object lives: an empty column keeps
-        # the codes, and with them the memo, valid.
-        self._anchor = pl.Series("anchor", [], dtype=dtype)
+        self._index = pl.DataFrame(schema=_INDEX)  #: both hashes of every text → code
+        self._kept = pl.Series("text", [], dtype=pl.String)  #: per code: its text, or null
+        #: per code: where its text is read (reader number, store code), or null
+        self._origins = pl.Series("origin", [], dtype=pl.UInt64)
+        self._readers: dict[Hashable, tuple[int, Reader]] = {}
 
     def forget_per_query(self) -> None:
         """Drop the memo tables kept only while a query runs (`PER_QUERY`)."""
@@ -77,6 +89,97 @@ class Dictionary:
             with self.lock:
                 for table in [t for t in self.memo if t.startswith(PER_QUERY)]:
                     del self.memo[table]
+
+    # -- codes and texts ------------------------------------------------------------------
+
+    def intern(self, texts: pl.Series) -> pl.Series:
+        """The code of each of ``texts`` (null stays null); new texts are kept here."""
+        return self._assign(texts, None)
+
+    def reader(self, key: Hashable, read: Reader) -> int:
+        """The number of the store reader ``key``; ``read`` gives the texts of store codes
+        (distinct, ascending) in their order, or raises when it no longer can."""
+        with self.lock:
+            found = self._readers.get(key)
+            if found is None:
+                found = self._readers[key] = (len(self._readers), read)
+            return found[0]
+
+    def adopt(self, reader: int, store_codes: pl.Series, texts: pl.Series) -> pl.Series:
+        """The codes of ``texts``, read from a store where they have ``store_codes``
+        (parallel): new ones are not kept here but read again from there when needed."""
+        origins = store_codes.cast(pl.UInt64) + reader * _READER_UNIT
+        return self._assign(texts, origins)
+
+    def texts(self, codes: pl.Series) -> pl.Series:
+        """The text of each of ``codes`` (null stays null)."""
+        distinct = codes.unique().drop_nulls()
+        if distinct.len() == 0:
+            return pl.repeat(None, codes.len(), dtype=pl.String, eager=True)
+        with self.lock:
+            kept, origins = self._kept, self._origins
+            readers = {number: read for number, read in self._readers.values()}
+        found = kept.gather(distinct)
+        missing = found.is_null().arg_true()
+        if missing.len():
+            where = origins.gather(distinct.gather(missing))
+            numbers = where // _READER_UNIT
+            for number in numbers.unique().to_list():
+                mine = (numbers == number).arg_true()
+                stored = (where.gather(mine) % _READER_UNIT).cast(pl.UInt32)
+                order = stored.arg_sort()
+                read = readers[number](stored.gather(order))
+                found = found.scatter(missing.gather(mine.gather(order)), read)
+        if distinct.len() == codes.len() and codes.null_count() == 0 and \
+                codes.equals(distinct, check_names=False):
+            return found
+        table = pl.DataFrame({"code": distinct, "text": found})
+        return pl.DataFrame({"code": codes}).join(
+            table, on="code", how="left", maintain_order="left")["text"]
+
+    def _assign(self, texts: pl.Series, origins: pl.Series | None) -> pl.Series:
+        """Codes of ``texts``: those of known texts, new ones for the others (kept, or
+        recorded by their ``origins``)."""
+        texts = texts.cast(pl.String)
+        frame = pl.DataFrame({"h1": texts.hash(_SEEDS[0]), "h2": texts.hash(_SEEDS[1]),
+                              "text": texts})
+        if origins is not None:
+            frame = frame.with_columns(origin=origins)
+        present = texts.is_not_null()
+        with self.lock:
+            index = self._index
+            if frame.height < index.height // 8:
+                # (a join would hash the whole index; a scan against a set of the few
+                # hashes wanted is cheaper: many calls intern a handful of texts)
+                index = index.filter(pl.col("h1").is_in(frame["h1"].implode()))
+            found = frame.join(index, on=["h1", "h2"], how="left",
+                               maintain_order="left")["code"]
+            new = present & found.is_null()
+            if new.any():
+                fresh = frame.filter(new).unique(["h1", "h2"], keep="first",
+                                                 maintain_order=True)
+                first = self.size
+                fresh = fresh.with_columns(code=pl.int_range(
+                    first, first + fresh.height, dtype=pl.UInt32))
+                self._index = _appended(self._index, fresh.select(*_INDEX))
+                if origins is None:
+                    self._kept = _appended(self._kept, fresh["text"])
+                    self._origins = _appended(
+                        self._origins, pl.repeat(None, fresh.height, dtype=pl.UInt64,
+                                                 eager=True))
+                else:
+                    self._kept = _appended(
+                        self._kept, pl.repeat(None, fresh.height, dtype=pl.String,
+                                              eager=True))
+                    self._origins = _appended(self._origins, fresh["origin"])
+                self.size = first + fresh.height
+                found = found.fill_null(frame.select("h1", "h2").join(
+                    fresh.select("h1", "h2", "code"), on=["h1", "h2"], how="left",
+                    maintain_order="left")["code"])
+        return found.zip_with(present, pl.repeat(None, texts.len(), dtype=pl.UInt32,
+                                                  eager=True)).alias(texts.name)
+
+    # -- memo -----------------------------------------------------------------------------
 
     def recall(self, table: str, codes: pl.Series) -> pl.Series | None:
         """Memo ``table``'s answer per code of ``codes`` (null: not known), or None when
@@ -118,14 +221,6 @@ class Dictionary:
             return Numbering()
         with self.lock:
             return self.numberings.setdefault(name, Numbering())
-
-    def saw(self, codes: pl.Series) -> None:
-        """Note the largest of ``codes`` (for the size limit; nulls are no codes)."""
-        top = codes.max()
-        if top is not None:
-            assert isinstance(top, int)
-            with self.lock:
-                self.size = max(self.size, top + 1)
 
 
 class Numbering:
@@ -170,14 +265,29 @@ class Numbering:
 #: The seeds of a `Numbering`'s two hashes.
 _SEEDS: Final = (0x243F6A8885A308D3, 0x13198A2E03707344)
 _NUMBERED: Final = {"h1": pl.UInt64(), "h2": pl.UInt64(), "number": pl.UInt32()}
+#: An origin is reader number × this + store code.
+_READER_UNIT: Final = 1 << 32
+_INDEX: Final = {"h1": pl.UInt64(), "h2": pl.UInt64(), "code": pl.UInt32()}
+#: Columns appended to this many times are made contiguous again.
+_MAX_PIECES: Final = 64
 
 
-def codes_of(texts: pl.Series, dtype: pl.DataType) -> pl.Series:
-    """The codes of ``texts`` (null stays null) in the dictionary of ``dtype``, the new
-    ones interned and counted toward the current dictionary's size (`Dictionary.saw`)."""
-    codes = texts.cast(dtype).to_physical()
-    dictionary().saw(codes)
-    return codes
+def _appended(old: _Column, new: _Column) -> _Column:
+    """``old`` with ``new`` appended (without copying ``old``, until it is in many
+    pieces)."""
+    joined = pl.concat([old, new], rechunk=False)
+    return joined.rechunk() if joined.n_chunks() > _MAX_PIECES else joined
+
+
+def codes_of(texts: pl.Series) -> pl.Series:
+    """The codes of ``texts`` (null stays null) in the current dictionary, new texts kept
+    in it."""
+    return dictionary().intern(texts)
+
+
+def texts_of(codes: pl.Series) -> pl.Series:
+    """The texts of ``codes`` (null stays null) in the current dictionary."""
+    return dictionary().texts(codes)
 
 
 def span(codes: pl.Series) -> int:
@@ -194,7 +304,7 @@ def gather_known(table: pl.Series, codes: pl.Series) -> pl.Series:
     return table.gather(codes)
 
 
-_DEFAULT: Final = Dictionary(pl.Categorical(), None)
+_DEFAULT: Final = Dictionary(None)
 _limit = TEXT_LIMIT
 _CURRENT: ContextVar[Dictionary | None] = ContextVar("fastaw_dictionary", default=None)
 _worker: Dictionary | None = None
@@ -205,14 +315,14 @@ def dictionary() -> Dictionary:
     return _CURRENT.get() or _DEFAULT
 
 
-def data_dtype() -> pl.Categorical:
-    """The dtype of the ``data`` column: a Categorical over the current dictionary."""
-    return dictionary().dtype
+def data_dtype() -> pl.DataType:
+    """The dtype of the ``data`` column: codes of the current dictionary."""
+    return pl.UInt32()
 
 
 def fresh_dictionary() -> Dictionary:
     """A new, empty dictionary with a memo."""
-    return Dictionary(pl.Categorical(pl.Categories.random()), {})
+    return Dictionary({})
 
 
 @contextmanager
@@ -234,6 +344,13 @@ def query_dictionary(fresh: bool = False) -> Iterator[Dictionary]:
                 # let it go now rather than at the next query: a ten-year query leaves a
                 # dictionary of several GB, which nothing would use again
                 _worker = None
+
+
+def drop_worker_dictionary() -> None:
+    """Let the worker dictionary go: the next query starts a new one (its texts can no
+    longer be read, see `fastaw.pool.execute`)."""
+    global _worker
+    _worker = None
 
 
 def worker_dictionary() -> Dictionary | None:

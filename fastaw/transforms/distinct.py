@@ -72,16 +72,13 @@ class DistinctData:
 
     def __init__(self, data: pl.Series) -> None:
         current = dictionary()
-        if not isinstance(data.dtype, pl.Categorical):
-            data = data.cast(current.dtype)
+        if data.dtype == pl.String:
+            data = current.intern(data)
         self.data = data
-        self.dtype = data.dtype
-        self.memo = current.memo if data.dtype == current.dtype else None
+        self.memo = current.memo
         self._dictionary = current
         self._lock = current.lock
-        self.codes = data.to_physical()
-        if self.memo is not None:
-            current.saw(self.codes)
+        self.codes = data
         self._distinct_codes: pl.Series | None = None
         self._distinct: pl.Series | None = None
         self._objects: list[JSONObject] | None = None
@@ -98,12 +95,8 @@ class DistinctData:
     def distinct(self) -> pl.Series:
         """The distinct texts (parallel to `distinct_codes`)."""
         if self._distinct is None:
-            self._distinct = self._categorical().cast(pl.String)
+            self._distinct = self._dictionary.texts(self.distinct_codes)
         return self._distinct
-
-    def _categorical(self) -> pl.Series:
-        """The distinct texts as a data column."""
-        return self.distinct_codes.cat.to(self.dtype)
 
     @property
     def objects(self) -> list[JSONObject]:
@@ -212,7 +205,7 @@ class DistinctData:
                 # 10–30 % slower. (In at most `jsondata.MAX_SLICES` slices: each costs the
                 # computation's fixed part again; ten years in 64k slices took 23–24 s
                 # instead of 18–22.)
-                missing = self._categorical().filter(need)
+                missing = self.distinct_codes.filter(need)
                 size = slice_size(missing.len(), COMPUTE_SLICE)
                 for at in range(0, missing.len(), size):
                     part = DistinctData(missing.slice(at, size))
@@ -251,12 +244,12 @@ class DistinctData:
         """The data column with each distinct code replaced by ``codes`` (parallel)."""
         if codes.equals(self.distinct_codes, check_names=False):
             return self.data
-        return self.expand(codes).cat.to(self.dtype)
+        return self.expand(codes)
 
     def _new_codes(self, rewrite: Rewrite) -> pl.Series:
         """Intern the rewritten texts; the new code per distinct text (its own when
         unchanged), carrying memoized answers over to the new texts."""
-        new_codes = rewrite.texts.cast(self.dtype).to_physical()
+        new_codes = self._dictionary.intern(rewrite.texts)
         if self.memo is not None and rewrite.changed is not None:
             self._carry(new_codes, rewrite.changed, rewrite.known or {})
         return new_codes.zip_with(new_codes.is_not_null(), self.distinct_codes)

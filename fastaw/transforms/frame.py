@@ -8,14 +8,15 @@ column      dtype    meaning
 id          Int64    event id; null for events a transform created
 timestamp   Int64    start, integer ns since the epoch (UTC)
 duration    Int64    integer ns (may be negative: stored as given)
-data        Categ.   canonical JSON object: compact, keys sorted, ints and floats
+data        UInt32   canonical JSON object: compact, keys sorted, ints and floats
                      kept apart (``1`` vs ``1.0``), as `fastaw.models.canonical_data`
                      produces it; equal data <=> equal text (except 0.0 vs -0.0)
 ==========  =======  ==========================================================
 
-``data`` is dictionary-encoded: a Polars Categorical over the current data dictionary
-(`fastaw.transforms.dictionary`), so that de-duplicating, grouping, comparing and joining
-events by data are integer operations. All frames of one query share one dictionary.
+``data`` is dictionary-encoded: codes of the current data dictionary
+(`fastaw.transforms.dictionary`; `texts_of` gives the texts back), so that de-duplicating,
+grouping, comparing and joining events by data are integer operations. All frames of one
+query share one dictionary; codes mean nothing outside it.
 
 Transforms may add private helper columns while they work but always return exactly
 these four columns in this order — plus, inside queries, an *overlay* column from the
@@ -36,7 +37,7 @@ from typing import Final, TypeAlias
 import polars as pl
 
 from fastaw.timefmt import NS_PER_DAY, NS_PER_SECOND, _date_prefix
-from fastaw.transforms.dictionary import data_dtype
+from fastaw.transforms.dictionary import codes_of, data_dtype, texts_of
 
 Events: TypeAlias = pl.DataFrame
 
@@ -71,7 +72,7 @@ def empty() -> Events:
 
 def data_literal(text: str) -> pl.Expr:
     """A ``data`` column expression holding one canonical text for every row."""
-    return pl.lit(text, dtype=pl.String).cast(data_dtype())
+    return pl.lit(codes_of(pl.Series([text], dtype=pl.String)).item(), dtype=data_dtype())
 
 
 def from_columns(
@@ -81,10 +82,11 @@ def from_columns(
     datas: Sequence[str],
 ) -> Events:
     """Build an events frame from parallel column sequences (no copies of the data text)."""
-    return pl.DataFrame(
+    frame = pl.DataFrame(
         {"id": ids, "timestamp": timestamps, "duration": durations, "data": datas},
         schema=STORED_SCHEMA,
-    ).with_columns(pl.col("data").cast(data_dtype()))
+    )
+    return frame.with_columns(data=codes_of(frame["data"]))
 
 
 def conform(frame: pl.DataFrame) -> Events:
@@ -99,9 +101,15 @@ def stored(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _with_schema(frame: pl.DataFrame, wanted: dict[str, pl.DataType]) -> pl.DataFrame:
+    """The four columns with ``wanted``'s dtypes: ``data`` turns from text to codes of the
+    current dictionary or back."""
     if frame.columns == list(COLUMNS) and frame.schema == wanted:
         return frame
-    return frame.select(pl.col(name).cast(dtype) for name, dtype in wanted.items())
+    data = frame["data"]
+    if data.dtype != wanted["data"]:
+        data = codes_of(data) if wanted["data"] == data_dtype() else texts_of(data)
+    return frame.select(*(pl.col(name).cast(wanted[name]) for name in COLUMNS[:3]),
+                        pl.lit(data).alias("data"))
 
 
 # --- query response JSON -------------------------------------------------------------------
@@ -189,6 +197,8 @@ def json_fragments(frame: Events) -> pl.Series:
     if frame.height == 0:
         return pl.Series("event", [], dtype=pl.String)
     ids = pl.col("id").cast(pl.String).fill_null("null")
+    if frame["data"].dtype != pl.String:
+        frame = frame.with_columns(data=texts_of(frame["data"]))
     return (
         frame.with_columns(
             _dt=_datetime_column(frame["timestamp"]), _giga=giga_column(frame.height)
@@ -197,7 +207,7 @@ def json_fragments(frame: Events) -> pl.Series:
         .select(
             pl.concat_str(
                 pl.lit('{"data":'),
-                pl.col("data").cast(pl.String),
+                pl.col("data"),
                 pl.lit(',"duration":'),
                 seconds_expr("duration", "_giga"),
                 pl.lit(',"id":'),
@@ -239,8 +249,7 @@ def to_json_bytes_many(frames: Sequence[Events]) -> list[bytes]:
     sizes = [f.height for f in frames]
     if sum(sizes) == 0:
         return [b"[]" for _ in frames]
-    every = pl.concat([f.select(*COLUMNS[:3], pl.col("data").cast(pl.String))
-                       for f in frames if f.height])
+    every = pl.concat([f.select(COLUMNS) for f in frames if f.height])
     fragments = json_fragments(every).to_list()
     out: list[bytes] = []
     start = 0

@@ -26,7 +26,7 @@ from typing import Final
 
 import polars as pl
 
-from fastaw.transforms.dictionary import codes_of, dictionary
+from fastaw.transforms.dictionary import data_dtype, dictionary
 from fastaw.transforms.distinct import DistinctData
 from fastaw.transforms.frame import COLUMNS, Events, conform, data_literal, nulls
 from fastaw.transforms.jsondata import decode, encode
@@ -51,7 +51,7 @@ def with_overlay(events: Events, overlay: pl.Series) -> Events:
 
 def conform_overlay(frame: pl.DataFrame) -> Events:
     """`conform`'s four columns, and an overlay column (all null when ``frame`` has none)."""
-    overlay = frame[OVERLAY] if has_overlay(frame) else nulls(frame.height, dictionary().dtype)
+    overlay = frame[OVERLAY] if has_overlay(frame) else nulls(frame.height, data_dtype())
     return conform(frame).with_columns(overlay.alias(OVERLAY))
 
 
@@ -132,30 +132,23 @@ def plain(events: Events) -> Events:
     overlay = events[OVERLAY]
     if overlay.null_count() == overlay.len():
         return events.select(COLUMNS)
-    data = events["data"]
-    current = dictionary()
-    memo = current if data.dtype == current.dtype else None
-    rows = pl.DataFrame({"d": data.to_physical(), "o": overlay.to_physical()})
+    memo = dictionary()
+    rows = pl.DataFrame({"d": events["data"], "o": overlay})
     new = nulls(events.height, pl.UInt32)
-    if memo is not None:
-        with_ = memo.recall(_SPLICED_WITH, rows["d"])
-        result = memo.recall(_SPLICED, rows["d"])
-        if with_ is not None and result is not None:
-            new = result.zip_with((with_ == rows["o"]).fill_null(False), new)
+    with_ = memo.recall(_SPLICED_WITH, rows["d"])
+    result = memo.recall(_SPLICED, rows["d"])
+    if with_ is not None and result is not None:
+        new = result.zip_with((with_ == rows["o"]).fill_null(False), new)
     need = rows["o"].is_not_null() & new.is_null()
     if need.any():
         pairs = rows.filter(need).unique()
-        texts = spliced(pairs["d"].cat.to(data.dtype).cast(pl.String),
-                        pairs["o"].cat.to(overlay.dtype).cast(pl.String))
-        codes = codes_of(texts, data.dtype)
-        if memo is not None:
-            memo.remember(_SPLICED_WITH, pairs["d"], pairs["o"])
-            memo.remember(_SPLICED, pairs["d"], codes)
+        codes = memo.intern(spliced(memo.texts(pairs["d"]), memo.texts(pairs["o"])))
+        memo.remember(_SPLICED_WITH, pairs["d"], pairs["o"])
+        memo.remember(_SPLICED, pairs["d"], codes)
         found = rows.join(pairs.with_columns(_new=codes), on=["d", "o"], how="left",
                           maintain_order="left")["_new"]
         new = found.zip_with(need, new)
-    return events.select(*COLUMNS[:3], pl.lit(new.fill_null(rows["d"]).cat.to(data.dtype))
-                         .alias("data"))
+    return events.select(*COLUMNS[:3], pl.lit(new.fill_null(rows["d"])).alias("data"))
 
 
 def spliced(texts: pl.Series, overlays: pl.Series) -> pl.Series:

@@ -17,7 +17,7 @@ from typing import Final, NamedTuple
 
 import polars as pl
 
-from fastaw.transforms.dictionary import codes_of
+from fastaw.transforms.dictionary import codes_of, data_dtype
 from fastaw.transforms.distinct import DistinctData
 from fastaw.transforms.frame import Events, nulls
 from fastaw.transforms.jsondata import encode, string_values
@@ -262,17 +262,16 @@ def split_url_events(events: Events, overlay: bool = False) -> Events:
         return events if overlay else plain(events)
     codes = _split_codes(events)
     if has_overlay(events):
-        old = events[OVERLAY].to_physical()
+        old = events[OVERLAY]
         # an overlay an earlier split of the same data made is this split's again; any
         # other (a category, …) is spliced in first
         if not (old.is_null() | (old == codes)).all():
             events = plain(events)
             codes = _split_codes(events)
-    dtype = events["data"].dtype
     # an event without URL to split keeps its data as it is
-    unsplit = codes == _code_of("{}", dtype)
-    split = events.with_columns(codes.cat.to(dtype).zip_with(
-        ~unsplit, nulls(events.height, dtype)).alias(OVERLAY))
+    unsplit = codes == _code_of("{}")
+    split = events.with_columns(codes.zip_with(
+        ~unsplit, nulls(events.height, data_dtype())).alias(OVERLAY))
     return split if overlay else plain(split)
 
 
@@ -282,8 +281,8 @@ def _split_codes(events: Events) -> pl.Series:
                                                       pl.UInt32())
 
 
-def _code_of(text: str, dtype: pl.DataType) -> int:
-    code = codes_of(pl.Series([text], dtype=pl.String), dtype).item()
+def _code_of(text: str) -> int:
+    code = codes_of(pl.Series([text], dtype=pl.String)).item()
     assert isinstance(code, int)
     return code
 
@@ -297,7 +296,7 @@ def _url_overlays(dd: DistinctData) -> pl.Series:
                                              maintain_order="left")["head"]
     texts = pl.select(pl.concat_str(pl.lit(found).str.head(-1), pl.lit("}"))
                       .fill_null("{}")).to_series()
-    return codes_of(texts, dd.dtype)
+    return codes_of(texts)
 
 
 # URLs whose WHATWG parse is their own text: lowercase http(s), a lowercase ASCII domain
