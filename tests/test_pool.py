@@ -141,7 +141,7 @@ def test_query_cache_mb_sizes_what_a_worker_keeps(tmp_path: Path, cache_mb: int)
         made.close()
     assert (texts, frames) == cache_budget(cache_mb)
     if cache_mb == DEFAULT_CACHE_MB:  # the defaults a year of history was measured with
-        assert 1_400_000 <= texts < 1_500_000 and 192 << 20 <= frames < 256 << 20
+        assert 3_200_000 <= texts < 3_500_000 and 192 << 20 <= frames < 256 << 20
     elif cache_mb == 0:
         assert texts == frames == 0
     else:  # enough to keep ten years of a busy desktop (5.3M texts, ≈ 400 MB of windows)

@@ -64,8 +64,8 @@ class Dictionary:
     whoever reads or writes the memo, the codes or ``size`` holds ``lock``.
     """
 
-    __slots__ = ("_booleans", "_index", "_kept", "_origins", "_readers", "lock", "memo",
-                 "numberings", "size", "stores")
+    __slots__ = ("_booleans", "_index", "_kept", "_origins", "_readers", "_unasked", "lock",
+                 "memo", "numberings", "size", "stores")
 
     def __init__(self, memo: dict[str, Any] | None) -> None:
         self.memo = memo
@@ -82,9 +82,15 @@ class Dictionary:
         #: per code: where its text is read (reader number, store code), or null
         self._origins = pl.Series("origin", [], dtype=pl.UInt64)
         self._readers: dict[Hashable, tuple[int, Reader]] = {}
+        #: Texts read from a store to be adopted, until first asked for (`texts`) or until
+        #: the query ends: the first answer about a new text needs it read only once.
+        self._unasked = pl.DataFrame(schema={"code": pl.UInt32(), "text": pl.String()})
 
     def forget_per_query(self) -> None:
-        """Drop the memo tables kept only while a query runs (`PER_QUERY`)."""
+        """Drop the memo tables kept only while a query runs (`PER_QUERY`), and texts read
+        but not asked for."""
+        with self.lock:
+            self._unasked = self._unasked.clear()
         if self.memo is not None:
             with self.lock:
                 for table in [t for t in self.memo if t.startswith(PER_QUERY)]:
@@ -122,6 +128,8 @@ class Dictionary:
         found = kept.gather(distinct)
         missing = found.is_null().arg_true()
         if missing.len():
+            found, missing = self._take_unasked(distinct, found, missing)
+        if missing.len():
             where = origins.gather(distinct.gather(missing))
             numbers = where // _READER_UNIT
             for number in numbers.unique().to_list():
@@ -136,6 +144,24 @@ class Dictionary:
         table = pl.DataFrame({"code": distinct, "text": found})
         return pl.DataFrame({"code": codes}).join(
             table, on="code", how="left", maintain_order="left")["text"]
+
+    def _take_unasked(self, distinct: pl.Series, found: pl.Series, missing: pl.Series
+                      ) -> tuple[pl.Series, pl.Series]:
+        """``found`` (texts of ``distinct``) with the texts of ``missing`` (positions) that
+        were read to be adopted and not asked for since, which they no longer wait for;
+        the positions still missing."""
+        with self.lock:
+            unasked = self._unasked
+            if unasked.height == 0:
+                return found, missing
+            wanted = pl.DataFrame({"code": distinct.gather(missing), "at": missing})
+            hits = wanted.join(unasked, on="code", how="inner")
+            if hits.height:
+                self._unasked = unasked.join(hits.select("code"), on="code", how="anti")
+        if hits.height == 0:
+            return found, missing
+        found = found.scatter(hits["at"], hits["text"])
+        return found, missing.filter(~missing.is_in(hits["at"].implode()))
 
     def _assign(self, texts: pl.Series, origins: pl.Series | None) -> pl.Series:
         """Codes of ``texts``: those of known texts, new ones for the others (kept, or
@@ -172,6 +198,7 @@ class Dictionary:
                         self._kept, pl.repeat(None, fresh.height, dtype=pl.String,
                                               eager=True))
                     self._origins = _appended(self._origins, fresh["origin"])
+                    self._unasked = _appended(self._unasked, fresh.select("code", "text"))
                 self.size = first + fresh.height
                 found = found.fill_null(frame.select("h1", "h2").join(
                     fresh.select("h1", "h2", "code"), on=["h1", "h2"], how="left",
