@@ -3,7 +3,8 @@
 Rows read from chunks carry codes of the store's text table (`fastaw.storage.texts`);
 queries need codes of their data dictionary (`fastaw.transforms.dictionary`). The
 dictionary keeps, per store and text epoch, the pairs of one and the other
-(`Dictionary.stores`), so each distinct text is read and interned once per dictionary.
+(`Dictionary.stores`): a text new to the dictionary is read to be adopted by it
+(`Dictionary.adopt`: hashed, its text left in the store, read again when needed).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class StoreTexts:
     Per dictionary and store (and text epoch), the pairs (store code, dictionary code)
     looked up so far, kept in the dictionary (`Dictionary.stores`), so they live and die
     with the codes they hold. Texts of codes not among them are read from the store, a
-    block at a time, and interned.
+    block at a time, and adopted.
 
     The pairs are a frame joined on, not a table indexed by store code: a year of a
     ten-year store's history uses 330k of its 2.8M codes, spread over all of them — as a
@@ -67,10 +68,9 @@ class StoreTexts:
         when the epoch is over (the codes meant other texts).
 
         Each block's wanted texts are copied out while the read snapshot holds the map's
-        pages. (They are sliced one by one:
-        Polars slicing a block's bytes at many offsets at once took 4–8 times longer. A
-        year of the ten-year store, 327k texts in 674 blocks: ≈ 0.25 s, against 0.16 s
-        with pyarrow, which query workers no longer import.)"""
+        pages, one by one: Polars slicing a block's bytes at many offsets at once took 4–8
+        times longer. (A year of the ten-year store, 327k texts in 674 blocks: ≈ 0.25 s,
+        against 0.16 s with pyarrow, which query workers no longer import.)"""
         blocks = (codes // BLOCK).unique().sort()
         numbers = blocks.to_list()
         firsts = [*codes.search_sorted(blocks * BLOCK).to_list(), codes.len()]

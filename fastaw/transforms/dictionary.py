@@ -47,7 +47,7 @@ TEXT_LIMIT: Final = 1_000_000
 BYTES_PER_TEXT: Final = 150
 #: Memo tables whose name starts with this are kept only while a query runs. The values of
 #: keys per text (`fastaw.transforms.distinct.DistinctData.values`) are the large ones —
-#: after a year's dashboard query, ≈ 110 MB, mostly titles and URLs — and a repeated
+#: after a year's dashboard query, ≈ 27 MB, mostly titles and URLs — and a repeated
 #: query needs only what was worked out from them (merge keys, filters, rewrites), which
 #: is kept.
 PER_QUERY: Final = "~"
@@ -198,7 +198,9 @@ class Dictionary:
                         self._kept, pl.repeat(None, fresh.height, dtype=pl.String,
                                               eager=True))
                     self._origins = _appended(self._origins, fresh["origin"])
-                    self._unasked = _appended(self._unasked, fresh.select("code", "text"))
+                    if self.memo is not None:  # (a query's: it ends, and they go)
+                        self._unasked = _appended(self._unasked,
+                                                  fresh.select("code", "text"))
                 self.size = first + fresh.height
                 found = found.fill_null(frame.select("h1", "h2").join(
                     fresh.select("h1", "h2", "code"), on=["h1", "h2"], how="left",
