@@ -8,15 +8,15 @@ its URL split) can be remembered by code in the dictionary's *memo* (see
 `fastaw.transforms.distinct.DistinctData`). A code never changes meaning within one
 dictionary, so those answers never go stale: they are pure functions of the text.
 
-Texts get their codes by their two 64-bit hashes (different seeds; two texts sharing both
-would share a code: a chance of ≈ n²/2¹²⁹, as for the store's text table). The dictionary
-keeps the text of a code only when it made the text itself (`intern`: a merge's output, a
-rewrite, an overlay). A text read from a store (`adopt`) is kept there: the dictionary
-keeps where — which store reader, which code in it — and reads it again when asked
-(`texts`), from the store's memory-mapped text table, i.e. from the page cache rather
-than the process. A year of a busy desktop's history is ≈ 330k stored texts, ≈ 77 MB as
-interned strings against ≈ 12 MB as hashes and store codes; a repeated query needs texts
-only for the events it answers with.
+Texts get their codes as merge keys get their numbers (`Numbering`: by two 64-bit hashes
+of the text; two texts sharing both would share a code, a chance of ≈ n²/2¹²⁹, as for the
+store's text table). The dictionary keeps the text of a code only when it made the text
+itself (`intern`: a merge's output, a rewrite, an overlay). A text read from a store
+(`adopt`) is kept there: the dictionary keeps where — which store reader, which code in
+it — and reads it again when asked (`texts`), from the store's memory-mapped text table,
+i.e. from the page cache rather than the process. A year of a busy desktop's history is
+≈ 330k stored texts, ≈ 77 MB as interned strings against ≈ 12 MB as hashes and store
+codes; a repeated query needs texts only for the events it answers with.
 
 Queries run with a worker dictionary (`query_dictionary`): it lives across the queries a
 query worker runs, so the dashboard asking about the same year again finds every per-text
@@ -64,12 +64,11 @@ class Dictionary:
     whoever reads or writes the memo, the codes or ``size`` holds ``lock``.
     """
 
-    __slots__ = ("_booleans", "_index", "_kept", "_origins", "_readers", "_unasked", "lock",
-                 "memo", "numberings", "size", "stores")
+    __slots__ = ("_booleans", "_kept", "_numbers", "_origins", "_readers", "_unasked",
+                 "lock", "memo", "numberings", "stores")
 
     def __init__(self, memo: dict[str, Any] | None) -> None:
         self.memo = memo
-        self.size = 0
         self.lock = threading.RLock()
         #: Per store (and text epoch): pairs of its text codes and their codes here
         #: (see `fastaw.columnar.texts`), valid exactly as long as the dictionary.
@@ -77,7 +76,7 @@ class Dictionary:
         #: Named `Numbering`\ s kept with the memo (see `numbering`).
         self.numberings: dict[str, Numbering] = {}
         self._booleans: set[str] = set()  #: memo tables of yes/no answers (`remember`)
-        self._index = pl.DataFrame(schema=_INDEX)  #: both hashes of every text → code
+        self._numbers = Numbering()  #: every text's code, by its hashes
         self._kept = pl.Series("text", [], dtype=pl.String)  #: per code: its text, or null
         #: per code: where its text is read (reader number, store code), or null
         self._origins = pl.Series("origin", [], dtype=pl.UInt64)
@@ -95,6 +94,11 @@ class Dictionary:
             with self.lock:
                 for table in [t for t in self.memo if t.startswith(PER_QUERY)]:
                     del self.memo[table]
+
+    @property
+    def size(self) -> int:
+        """How many codes were handed out."""
+        return len(self._numbers)
 
     # -- codes and texts ------------------------------------------------------------------
 
@@ -167,46 +171,28 @@ class Dictionary:
         """Codes of ``texts``: those of known texts, new ones for the others (kept, or
         recorded by their ``origins``)."""
         texts = texts.cast(pl.String)
-        frame = pl.DataFrame({"h1": texts.hash(_SEEDS[0]), "h2": texts.hash(_SEEDS[1]),
-                              "text": texts})
-        if origins is not None:
-            frame = frame.with_columns(origin=origins)
-        present = texts.is_not_null()
         with self.lock:
-            index = self._index
-            if frame.height < index.height // 8:
-                # (a join would hash the whole index; a scan against a set of the few
-                # hashes wanted is cheaper: many calls intern a handful of texts)
-                index = index.filter(pl.col("h1").is_in(frame["h1"].implode()))
-            found = frame.join(index, on=["h1", "h2"], how="left",
-                               maintain_order="left")["code"]
-            new = present & found.is_null()
-            if new.any():
-                fresh = frame.filter(new).unique(["h1", "h2"], keep="first",
-                                                 maintain_order=True)
-                first = self.size
-                fresh = fresh.with_columns(code=pl.int_range(
-                    first, first + fresh.height, dtype=pl.UInt32))
-                self._index = _appended(self._index, fresh.select(*_INDEX))
+            first = len(self._numbers)
+            codes = self._numbers.numbers(texts)
+            added = len(self._numbers) - first
+            if added:
+                rows = {"code": codes, "text": texts}
+                if origins is not None:
+                    rows["origin"] = origins
+                fresh = (pl.DataFrame(rows).filter(pl.col("code") >= first)
+                         .unique("code", keep="first").sort("code"))
                 if origins is None:
                     self._kept = _appended(self._kept, fresh["text"])
                     self._origins = _appended(
-                        self._origins, pl.repeat(None, fresh.height, dtype=pl.UInt64,
-                                                 eager=True))
+                        self._origins, pl.repeat(None, added, dtype=pl.UInt64, eager=True))
                 else:
                     self._kept = _appended(
-                        self._kept, pl.repeat(None, fresh.height, dtype=pl.String,
-                                              eager=True))
+                        self._kept, pl.repeat(None, added, dtype=pl.String, eager=True))
                     self._origins = _appended(self._origins, fresh["origin"])
                     if self.memo is not None:  # (a query's: it ends, and they go)
                         self._unasked = _appended(self._unasked,
                                                   fresh.select("code", "text"))
-                self.size = first + fresh.height
-                found = found.fill_null(frame.select("h1", "h2").join(
-                    fresh.select("h1", "h2", "code"), on=["h1", "h2"], how="left",
-                    maintain_order="left")["code"])
-        return found.zip_with(present, pl.repeat(None, texts.len(), dtype=pl.UInt32,
-                                                  eager=True)).alias(texts.name)
+        return codes
 
     # -- memo -----------------------------------------------------------------------------
 
@@ -277,18 +263,29 @@ class Numbering:
         return self._known.height
 
     def numbers(self, texts: pl.Series) -> pl.Series:
-        """The number of each of ``texts`` (null stays null), new ones numbered."""
+        """The number of each of ``texts`` (null stays null), new ones numbered in the
+        order they first appear."""
         digests = pl.DataFrame({"h1": texts.hash(_SEEDS[0]), "h2": texts.hash(_SEEDS[1])})
         present = texts.is_not_null()
         with self._lock:
             known = self._known
-            new = digests.filter(present).unique().join(known, on=["h1", "h2"], how="anti")
-            if new.height:
-                first = known.height
-                known = self._known = pl.concat([known, new.with_columns(
-                    number=pl.int_range(first, first + new.height, dtype=pl.UInt32))])
-        found = digests.join(known, on=["h1", "h2"], how="left", maintain_order="left")
-        return found.select(pl.when(present).then(pl.col("number"))).to_series()
+            if digests.height < known.height // 8:
+                # (a join would hash every known text; a scan against a set of the few
+                # hashes wanted is cheaper: many calls number a handful of texts)
+                known = known.filter(pl.col("h1").is_in(digests["h1"].implode()))
+            found = digests.join(known, on=["h1", "h2"], how="left",
+                                 maintain_order="left")["number"]
+            new = present & found.is_null()
+            if new.any():
+                first = self._known.height
+                fresh = digests.filter(new).unique(maintain_order=True)
+                fresh = fresh.with_columns(number=pl.int_range(
+                    first, first + fresh.height, dtype=pl.UInt32))
+                self._known = _appended(self._known, fresh)
+                found = found.fill_null(digests.join(
+                    fresh, on=["h1", "h2"], how="left", maintain_order="left")["number"])
+        return found.zip_with(present, pl.repeat(None, texts.len(), dtype=pl.UInt32,
+                                                  eager=True)).alias(texts.name)
 
 
 #: The seeds of a `Numbering`'s two hashes.
@@ -296,7 +293,6 @@ _SEEDS: Final = (0x243F6A8885A308D3, 0x13198A2E03707344)
 _NUMBERED: Final = {"h1": pl.UInt64(), "h2": pl.UInt64(), "number": pl.UInt32()}
 #: An origin is reader number × this + store code.
 _READER_UNIT: Final = 1 << 32
-_INDEX: Final = {"h1": pl.UInt64(), "h2": pl.UInt64(), "code": pl.UInt32()}
 #: Columns appended to this many times are made contiguous again.
 _MAX_PIECES: Final = 64
 
