@@ -310,6 +310,13 @@ def codes_of(texts: pl.Series) -> pl.Series:
     return dictionary().intern(texts)
 
 
+def code_of(text: str) -> int:
+    """The code of one text in the current dictionary (kept in it if new)."""
+    code = codes_of(pl.Series([text], dtype=pl.String)).item()
+    assert isinstance(code, int)
+    return code
+
+
 def texts_of(codes: pl.Series) -> pl.Series:
     """The texts of ``codes`` (null stays null) in the current dictionary."""
     return dictionary().texts(codes)

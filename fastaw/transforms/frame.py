@@ -37,7 +37,7 @@ from typing import Final, TypeAlias
 import polars as pl
 
 from fastaw.timefmt import NS_PER_DAY, NS_PER_SECOND, _date_prefix
-from fastaw.transforms.dictionary import codes_of, data_dtype, texts_of
+from fastaw.transforms.dictionary import code_of, codes_of, data_dtype, texts_of
 
 Events: TypeAlias = pl.DataFrame
 
@@ -72,7 +72,7 @@ def empty() -> Events:
 
 def data_literal(text: str) -> pl.Expr:
     """A ``data`` column expression holding one canonical text for every row."""
-    return pl.lit(codes_of(pl.Series([text], dtype=pl.String)).item(), dtype=data_dtype())
+    return pl.lit(code_of(text), dtype=data_dtype())
 
 
 def from_columns(

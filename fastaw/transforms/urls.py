@@ -17,7 +17,7 @@ from typing import Final, NamedTuple
 
 import polars as pl
 
-from fastaw.transforms.dictionary import codes_of, data_dtype
+from fastaw.transforms.dictionary import code_of, codes_of, data_dtype
 from fastaw.transforms.distinct import DistinctData
 from fastaw.transforms.frame import Events, nulls
 from fastaw.transforms.jsondata import encode, string_values
@@ -269,7 +269,7 @@ def split_url_events(events: Events, overlay: bool = False) -> Events:
             events = plain(events)
             codes = _split_codes(events)
     # an event without URL to split keeps its data as it is
-    unsplit = codes == _code_of("{}")
+    unsplit = codes == code_of("{}")
     split = events.with_columns(codes.zip_with(
         ~unsplit, nulls(events.height, data_dtype())).alias(OVERLAY))
     return split if overlay else plain(split)
@@ -279,12 +279,6 @@ def _split_codes(events: Events) -> pl.Series:
     """Per row: the code of the overlay the split of its data sets (of ``{}``: none)."""
     return DistinctData(events["data"]).memoized_rows("split_url", _url_overlays,
                                                       pl.UInt32())
-
-
-def _code_of(text: str) -> int:
-    code = codes_of(pl.Series([text], dtype=pl.String)).item()
-    assert isinstance(code, int)
-    return code
 
 
 def _url_overlays(dd: DistinctData) -> pl.Series:
