@@ -2,9 +2,9 @@
 
 Rows read from chunks carry codes of the store's text table (`fastaw.storage.texts`);
 queries need codes of their data dictionary (`fastaw.transforms.dictionary`). The
-dictionary keeps, per store and text epoch, the pairs of one and the other
-(`Dictionary.stores`): a text new to the dictionary is read to be adopted by it
-(`Dictionary.adopt`: hashed, its text left in the store, read again when needed).
+dictionary keeps, per store and text epoch, its code for each store code looked up so far
+(`StoreCodes`, in `Dictionary.stores`): a text new to the dictionary is read to be adopted
+by it (`Dictionary.adopt`: hashed, its text left in the store, read again when needed).
 """
 
 from __future__ import annotations
@@ -16,24 +16,81 @@ import polars as pl
 from fastaw.columnar.encoding import StaleTexts
 from fastaw.storage.chunks import ChunkStore
 from fastaw.storage.texts import BLOCK, block_buffers
-from fastaw.transforms.dictionary import dictionary
+from fastaw.transforms.dictionary import dictionary, span
 
-#: The pairs kept per store and epoch (`StoreTexts`).
+
+class StoreCodes:
+    """Store text code → dictionary code, for the store codes looked up so far (null for
+    the others). Immutable: adding codes makes a new one, so a reader holding the old one
+    never sees it change.
+
+    Kept as whichever form is smaller: pairs (store code, ours), joined on, or a table
+    indexed by store code, gathered from. A year of a ten-year store's history uses 330k
+    of its 2.8M codes, spread over all of them: as pairs 2.6 MB, as a table 11 MB. Ten
+    years use them all: as pairs 22 MB, as a table 11 MB. A million rows then take
+    ≈ 5 ms to gather against ≈ 250 ms to join (with 330k pairs, ≈ 35–60 ms to join), and
+    ten years of a busy desktop are ≈ 13M rows (`fastaw.columnar.source` reads every window
+    not kept in memory again).
+    """
+
+    __slots__ = ("_pairs", "_table")
+
+    def __init__(self, pairs: pl.DataFrame | None = None) -> None:
+        pairs = pl.DataFrame(schema=_PAIRS) if pairs is None else pairs
+        # (a table costs 4 bytes and a validity bit per code up to the largest; pairs, 8
+        # bytes per code known)
+        self._table: pl.Series | None = None
+        self._pairs: pl.DataFrame | None = pairs
+        if pairs.height and span(pairs["store"]) * 33 <= pairs.height * 64:
+            table = pl.repeat(None, span(pairs["store"]), dtype=pl.UInt32, eager=True)
+            self._table, self._pairs = table.scatter(pairs["store"], pairs["ours"]), None
+
+    def __len__(self) -> int:
+        if self._pairs is not None:
+            return self._pairs.height
+        assert self._table is not None
+        return self._table.len() - self._table.null_count()
+
+    def lookup(self, codes: pl.Series) -> pl.Series:
+        """The dictionary code of each store code of ``codes`` (null when not known)."""
+        if self._pairs is not None:
+            return pl.DataFrame({"store": codes}).join(
+                self._pairs, on="store", how="left", maintain_order="left")["ours"]
+        assert self._table is not None
+        table = self._table
+        top = span(codes)
+        if top > table.len():
+            table = table.extend_constant(None, top - table.len())
+        return table.gather(codes).alias("ours")
+
+    def pairs(self) -> pl.DataFrame:
+        """Every (store, ours) known, by store code."""
+        if self._pairs is not None:
+            return self._pairs
+        assert self._table is not None
+        known = self._table.is_not_null()
+        return pl.DataFrame({
+            "store": pl.int_range(0, self._table.len(), dtype=pl.UInt32, eager=True)
+            .filter(known),
+            "ours": self._table.filter(known)})
+
+    def added(self, store: pl.Series, ours: pl.Series) -> StoreCodes:
+        """These codes and the pairs ``store`` → ``ours`` (store codes new to them)."""
+        new = pl.DataFrame({"store": store, "ours": ours})
+        return StoreCodes(pl.concat([self.pairs(), new]).unique("store"))
+
+
+#: A store's codes and ours, a pair per store text looked up (`StoreCodes`).
 _PAIRS: Final = {"store": pl.UInt32(), "ours": pl.UInt32()}
 
 
 class StoreTexts:
     """What the current data dictionary calls the texts of a store's text codes.
 
-    Per dictionary and store (and text epoch), the pairs (store code, dictionary code)
-    looked up so far, kept in the dictionary (`Dictionary.stores`), so they live and die
-    with the codes they hold. Texts of codes not among them are read from the store, a
-    block at a time, and adopted.
-
-    The pairs are a frame joined on, not a table indexed by store code: a year of a
-    ten-year store's history uses 330k of its 2.8M codes, spread over all of them — as a
-    table, 11 MB kept between queries; as pairs, 2.6 MB, for ≈ 20 ms more per million
-    rows read from chunks (windows kept in memory are not read again).
+    Per dictionary and store (and text epoch), the codes looked up so far (`StoreCodes`),
+    kept in the dictionary (`Dictionary.stores`), so they live and die with the codes they
+    hold. Texts of codes not among them are read from the store, a block at a time, and
+    adopted.
     """
 
     def __init__(self, store: ChunkStore) -> None:
@@ -47,20 +104,17 @@ class StoreTexts:
         with current.lock:
             known = current.stores.get(key)
         if known is None:
-            known = pl.DataFrame(schema=_PAIRS)
-        rows = pl.DataFrame({"store": codes})
-        found = rows.join(known, on="store", how="left", maintain_order="left")["ours"]
+            known = StoreCodes()
+        found = known.lookup(codes)
         if found.null_count():
             missing = codes.filter(found.is_null()).unique().sort()
             reader = current.reader(key, lambda wanted: self._read(wanted, epoch))
             ours = current.adopt(reader, missing, self._read(missing, epoch))
-            new = pl.DataFrame({"store": missing, "ours": ours})
             with current.lock:
-                # (another statement may have added pairs meanwhile: keep theirs too)
-                known = pl.concat([current.stores.get(key, known), new]).unique("store")
-                current.stores[key] = known
-            found = found.fill_null(rows.join(new, on="store", how="left",
-                                              maintain_order="left")["ours"])
+                # (another statement may have added codes meanwhile: keep theirs too)
+                current.stores[key] = current.stores.get(key, known).added(missing, ours)
+            found = found.fill_null(StoreCodes(pl.DataFrame({"store": missing, "ours": ours}))
+                                    .lookup(codes))
         return found
 
     def _read(self, codes: pl.Series, epoch: int) -> pl.Series:

@@ -70,9 +70,9 @@ class Dictionary:
     def __init__(self, memo: dict[str, Any] | None) -> None:
         self.memo = memo
         self.lock = threading.RLock()
-        #: Per store (and text epoch): pairs of its text codes and their codes here
+        #: Per store (and text epoch): the codes here of its text codes (`StoreCodes`)
         #: (see `fastaw.columnar.texts`), valid exactly as long as the dictionary.
-        self.stores: dict[Hashable, pl.DataFrame] = {}
+        self.stores: dict[Hashable, Any] = {}
         #: Named `Numbering`\ s kept with the memo (see `numbering`).
         self.numberings: dict[str, Numbering] = {}
         self._booleans: set[str] = set()  #: memo tables of yes/no answers (`remember`)
