@@ -146,6 +146,7 @@ def _worker_run(lines: list[str], timeperiods: list[str], name: str | None,
                 timeout: float) -> tuple[int, Any]:
     from fastaw.transforms.dictionary import worker_dictionary
 
+    _source.frames.next_query()
     try:
         return execute(_source, lines, timeperiods, name, timeout)
     finally:

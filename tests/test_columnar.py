@@ -178,6 +178,40 @@ def test_the_memory_budget_is_kept(env: Env, writer: Writer) -> None:
         assert 0 < source.frames.size <= 2_000
 
 
+def test_a_query_reading_more_than_fits_finds_the_same_windows_kept(
+        env: Env, writer: Writer) -> None:
+    """Windows a query reads are kept over those it does not: a range larger than the
+    budget, asked again and again, finds the same windows in memory each time (least
+    recently used order alone would push out each window just before it is read again)."""
+    _thirty_days(writer)
+    everything = ColumnSource(ChunkStore(env), cache=False)
+    with query_dictionary(fresh=True):
+        everything.events("b", 0, 40 * DAY)
+        everything.events("b", 0, 40 * DAY)
+    windows = everything.chunks_built // 2
+    source = ColumnSource(ChunkStore(env), cache=False, memory=everything.frames.size // 2)
+    reads, kept = [], []
+    with query_dictionary(fresh=True):
+        for _ in range(6):
+            source.frames.next_query()
+            before = source.chunks_built
+            assert source.events("b", 0, 40 * DAY).height == 30
+            reads.append(source.chunks_built - before)
+            kept.append(set(source.frames._entries))
+            assert source.frames.size <= source.frames.budget
+    assert reads[:2] == [windows, windows]  # noted, then kept while there is room
+    assert kept[1] and all(k == kept[1] for k in kept[2:])  # the same ones each time
+    assert all(0 < n == windows - len(kept[1]) for n in reads[2:])  # only the others read
+    with query_dictionary(fresh=True):  # another dictionary's windows make room
+        for _ in range(2):
+            source.frames.next_query()
+            source.events("b", 0, 40 * DAY)
+        source.frames.next_query()
+        before = source.chunks_built
+        source.events("b", 0, 40 * DAY)
+        assert source.chunks_built - before == reads[2]
+
+
 def test_closing_the_store_waits_for_a_chunk_write_in_flight(tmp_path: Path) -> None:
     """A background chunk write still running when the store is closed finishes first
     (closing used to cut it off, after which the close waited forever)."""

@@ -99,9 +99,23 @@ class _ChunkWriter:
         self._queue.join()
 
 
+class _Kept:
+    """A window's frame in `_WindowFrames`."""
+
+    __slots__ = ("dictionary", "frame", "generation", "query", "size")
+
+    def __init__(self, generation: int, dictionary: Dictionary, frame: Events, query: int
+                 ) -> None:
+        self.generation = generation
+        self.dictionary = dictionary
+        self.frame = frame
+        self.query = query  #: the last query that read it (`_WindowFrames.next_query`)
+        self.size = int(frame.estimated_size())
+
+
 class _WindowFrames:
-    """Windows read again, as events frames, in the process's memory (least recently used
-    first out, at most `budget` bytes).
+    """Windows read again, as events frames, in the process's memory (at most ``budget``
+    bytes).
 
     An entry is used only while its window's generation is unchanged (so never after a
     write to the window) and while the data dictionary its codes belong to is the current
@@ -113,54 +127,84 @@ class _WindowFrames:
     year's first Activity query held ≈ 30 MiB of them at its peak; ten years' filled the
     whole budget, then dropped it with the dictionary); one asked again reads its chunks
     once more and keeps its windows from then on.
+
+    When the budget is full, a window makes room only by pushing out windows the current
+    query has not read (least recently read first); where there are none, it is not kept.
+    A query reading more windows than fit (ten years of a busy desktop: ≈ 340 MB) then
+    finds the same ones kept each time it is asked again. In least recently used order
+    alone, its windows pushed out those it read next, so which ones were kept changed
+    every time and most reads missed (ten years' window events: ≈ 0.58 s to read when
+    asked again, against ≈ 0.32 s now).
     """
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self.size = 0
-        self._entries: OrderedDict[tuple[int, int], tuple[int, Dictionary, Events]] = \
-            OrderedDict()
+        self._entries: OrderedDict[tuple[int, int], _Kept] = OrderedDict()
         #: Windows read once: (bucket, window) → (generation, dictionary), oldest first.
         self._seen: OrderedDict[tuple[int, int], tuple[int, Dictionary]] = OrderedDict()
+        self._query = 0
+        self._current = 0  #: bytes of the windows the current query read
+
+    def next_query(self) -> None:
+        """A new query starts: the windows it reads are kept over those it does not."""
+        self._query += 1
+        self._current = 0
 
     def get(self, num: int, window: int, generation: int) -> Events | None:
         entry = self._entries.get((num, window))
-        if entry is None or entry[0] != generation or entry[1] is not dictionary():
+        if entry is None or entry.generation != generation or \
+                entry.dictionary is not dictionary():
             return None
+        if entry.query != self._query:
+            entry.query = self._query
+            self._current += entry.size
         self._entries.move_to_end((num, window))
-        return entry[2]
+        return entry.frame
 
     def keep_only(self, current: Dictionary | None) -> None:
         """Drop the frames of every other dictionary (useless, and they keep its texts
         alive)."""
         for key, entry in list(self._entries.items()):
-            if entry[1] is not current:
-                del self._entries[key]
-                self.size -= int(entry[2].estimated_size())
+            if entry.dictionary is not current:
+                self._drop(key)
         for key, (_, seen_in) in list(self._seen.items()):
             if seen_in is not current:
                 del self._seen[key]
 
     def put(self, num: int, window: int, generation: int, frame: Events) -> None:
         """Keep ``frame`` if this window was read before in the current dictionary, at
-        this generation; else note that it was read."""
+        this generation, and there is room for it; else note that it was read."""
         key, current = (num, window), dictionary()
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self.size -= int(old[2].estimated_size())
+        old = self._drop(key)
         if self._seen.pop(key, None) != (generation, current) and old is None:
             self._seen[key] = (generation, current)
             if len(self._seen) > MAX_SEEN:
                 self._seen.popitem(last=False)
             return
-        size = int(frame.estimated_size())
-        if size > self.budget:
-            return
-        self._entries[key] = (generation, current, frame)
-        self.size += size
-        while self.size > self.budget:
-            _, (_, _, evicted) = self._entries.popitem(last=False)
-            self.size -= int(evicted.estimated_size())
+        entry = _Kept(generation, current, frame, self._query)
+        if self._make_room(entry.size):
+            self._entries[key] = entry
+            self.size += entry.size
+            self._current += entry.size
+
+    def _make_room(self, size: int) -> bool:
+        """Push out windows the current query has not read until ``size`` more bytes fit
+        (False, pushing out none, when they cannot). Those the current query read are the
+        last in the order (a read or a new entry moves to the end)."""
+        if self._current + size > self.budget:
+            return False
+        while self.size + size > self.budget:
+            self._drop(next(iter(self._entries)))
+        return True
+
+    def _drop(self, key: tuple[int, int]) -> _Kept | None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self.size -= entry.size
+            if entry.query == self._query:
+                self._current -= entry.size
+        return entry
 
 
 class ColumnSource:
