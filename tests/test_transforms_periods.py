@@ -295,6 +295,21 @@ def test_filter_period_intersect_in_slices_matches_reference(
 
 
 @settings(max_examples=150, deadline=None)
+@given(event_lists(), event_lists(data=no_data), st.sampled_from([2, 3, periods._SLICE]))
+@example([Ev(0, 100, {}, 1), Ev(10, 10, {}, 2)], [Ev(15, 3), Ev(50, 10)], 2)
+def test_filter_period_intersect_with_few_further_pieces_matches_reference(
+    events: list[Ev], filters: list[Ev], slice_events: int
+) -> None:
+    # where events visiting several filters are few, their further pieces go between
+    # slices of the first pieces instead of being sorted in: taken here for any number
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(periods, "_SLICE", slice_events)
+        patch.setattr(periods, "_FEW", 0)
+        got = from_frame(tf.filter_period_intersect(to_frame(events), to_frame(filters)))
+    assert canon(got) == canon(ref.filter_period_intersect(events, filters))
+
+
+@settings(max_examples=150, deadline=None)
 @given(event_lists(negative=True), event_lists(data=no_data, negative=True))
 def test_filter_period_intersect_negative_matches_reference(
     events: list[Ev], filters: list[Ev]

@@ -138,22 +138,47 @@ def _pieces(part: Events, offset: int, lo: pl.Series, hi: pl.Series, f_start: pl
     """The output for the events ``part`` (rows ``offset`` on): each one's piece in the
     first filter it visits, ``lo`` (if it has one), followed by its pieces in ``more``."""
     first = lo.clip(upper_bound=f_start.len() - 1)
-    firsts = (
-        part.with_columns(_fs=f_start.gather(first), _fe=f_end.gather(first),
-                          _cur=pl.col("timestamp"),
-                          _end=pl.col("timestamp") + pl.col("duration"), _visits=lo <= hi)
-        .select("id", *_PIECE, "data",
-                pl.int_range(offset, offset + part.height, dtype=pl.UInt32).alias("_e"),
-                (pl.col("_visits") & _EMITS).alias("_keep"))
-        .filter("_keep")
-    )
+    fs, fe = f_start.gather(first), f_end.gather(first)
+    ts = pl.col("timestamp")
+    end, start = ts + pl.col("duration"), pl.max_horizontal(ts, fs)
+    # (only the output's columns are made: each column of a slice made and dropped again
+    # cost as much as the pieces themselves)
+    columns = ["id", start.alias("timestamp"), (pl.min_horizontal(end, fe) - start).alias(
+        "duration"), "data"]
+    keep = (lo <= hi) & (fs < end) & (ts < fe)
+    if more.height * _FEW > part.height:
+        # many further pieces: by event, then rank (the first piece before the others);
+        # one sort of the keys (nearly sorted already, which the sort is quick to see),
+        # then one gather
+        firsts = part.select(*columns, pl.int_range(offset, offset + part.height,
+                                                    dtype=pl.UInt32).alias("_e"), _keep=keep)
+        firsts = firsts.filter("_keep")
+        order = pl.concat([firsts["_e"].cast(pl.UInt64) * 2**32,
+                           more["_e"].cast(pl.UInt64) * 2**32 + more["_k"].cast(pl.UInt64)]
+                          ).arg_sort()
+        return pl.concat([firsts.select(COLUMNS), more.select(COLUMNS)], rechunk=True)[order]
+    kept = part.select(keep).to_series()
+    firsts = part.select(columns)
+    rows = None if kept.all() else kept.arg_true()
+    if rows is not None:
+        firsts = firsts.filter(kept)
     if more.height == 0:
-        return firsts.select(COLUMNS)
-    # by event, then rank (the first piece before the others); one sort of the keys, then
-    # one gather: the keys are nearly sorted already, which the sort is quick to see
-    order = pl.concat([firsts["_e"].cast(pl.UInt64) * 2**32,
-                       more["_e"].cast(pl.UInt64) * 2**32 + more["_k"].cast(pl.UInt64)]).arg_sort()
-    return pl.concat([firsts.select(COLUMNS), more.select(COLUMNS)], rechunk=True)[order]
+        return firsts
+    # few (the usual case): each goes after the first pieces of the events up to its own,
+    # between slices of the first pieces
+    events = more["_e"] - offset
+    at = events + 1 if rows is None else rows.search_sorted(events, side="right")
+    runs = pl.DataFrame({"at": at}).with_row_index("i").group_by(
+        "at", maintain_order=True).agg(pl.col("i").first(), pl.len())
+    pieces, done = [], 0
+    for position, i, count in runs.select("at", "i", "len").iter_rows():
+        pieces += [firsts.slice(done, position - done), more.slice(i, count).select(COLUMNS)]
+        done = position
+    return pl.concat([*pieces, firsts.slice(done)], rechunk=True)
+
+
+#: More further pieces than one per this many events are merged in by sorting.
+_FEW: Final = 256
 
 
 def first_reaching(reach: pl.Series, values: pl.Series) -> pl.Series:
