@@ -63,3 +63,15 @@ def test_stored_texts_are_read_once_for_the_first_answer_then_from_the_store() -
     dictionary.forget_per_query()
     assert dictionary.intern(pl.Series(['{"app":"b"}'])).to_list() == [codes[1]]
     assert dictionary.size == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts, texts)
+def test_one_text_at_a_time_gets_the_code_of_the_same_text_in_a_column(
+        before: list[str], singles: list[str]) -> None:
+    dictionary = fresh_dictionary()
+    dictionary.intern(pl.Series(before, dtype=pl.String))
+    codes = [dictionary.code_of(text) for text in singles]
+    assert codes == [dictionary.code_of(text) for text in singles]  # (remembered)
+    assert codes == dictionary.intern(pl.Series(singles, dtype=pl.String)).to_list()
+    assert dictionary.texts(pl.Series(codes, dtype=pl.UInt32)).to_list() == singles
