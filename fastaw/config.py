@@ -13,7 +13,7 @@ The file is ``<user config dir>/fastaw/config.toml`` (``config-testing.toml`` wi
     require_force_delete = false            # refuse DELETE bucket without ?force=1
     query_workers = 2           # query worker processes
     query_timeout = 30.0        # seconds before a query is stopped
-    query_cache_mb = 700        # MB a query process keeps between queries (answers, windows)
+    query_cache_mb = 1000       # MB a query process keeps between queries (answers, windows)
     query_threads = 0           # statements of a query run at once (0: one per core, ≤ 4)
     query_idle_release = 600.0  # seconds idle before a query process stops (0: never)
     map_size_gib = 1024         # address space reserved for the store (sparse)
@@ -64,7 +64,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     require_force_delete: bool = False
     query_workers: int = 2
     query_timeout: float = 30.0
-    query_cache_mb: int = 700
+    query_cache_mb: int = 1000
     query_threads: int = 0
     query_idle_release: float = 600.0
     map_size_gib: int = 1024
