@@ -4,6 +4,7 @@ transforms, then property tests vectorized == reference."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 import tests.reference_transforms as ref
 from fastaw import transforms as tf
 from fastaw.timefmt import parse_datetime
-from fastaw.transforms import periods
+from fastaw.transforms import periods, threads
 from tests.reference_transforms import Ev
 from tests.strategies import canon, event_lists, from_frame, no_data, small_datas, to_frame
 
@@ -262,6 +263,22 @@ class TestUnionNoOverlapUpstream:
 @example([Ev(0, 1, {"k": 1}), Ev(4_999_999_999, 1, {"k": 1}), Ev(7, 0, {"k": 1.0})])
 def test_flood_matches_reference(events: list[Ev]) -> None:
     assert canon(from_frame(tf.flood(to_frame(events)))) == canon(ref.flood(events))
+
+
+@settings(max_examples=250, deadline=None)
+@given(event_lists(data=small_datas, max_size=24), st.integers(2, 4), st.integers(1, 6))
+@example([Ev(0, S, {"k": 1}), Ev(3 * S, S, {"k": 1}), Ev(10 * S, S, {"k": 1}),
+          Ev(11 * S, S, {"k": 2})], 2, 2)
+def test_flood_in_parts_matches_reference(events: list[Ev], parts: int, search: int) -> None:
+    # long lists are flooded in parts cut at quiet gaps, a part per thread: taken here
+    # for any length, a cut looked for among a few rows
+    flood_module = importlib.import_module("fastaw.transforms.flood")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(flood_module, "SPLIT_ROWS", 2)
+        patch.setattr(flood_module, "SEARCH_ROWS", search)
+        patch.setattr(threads, "parts", lambda: parts)
+        got = from_frame(tf.flood(to_frame(events)))
+    assert canon(got) == canon(ref.flood(events))
 
 
 @settings(max_examples=150, deadline=None)

@@ -7,17 +7,24 @@ never trimmed; the absorbing event keeps its id and data.
 
 from __future__ import annotations
 
+import itertools
 from typing import Final
 
 import polars as pl
 
+from fastaw.transforms import threads
 from fastaw.transforms.frame import COLUMNS, IN_MEMORY, Events
 from fastaw.transforms.loops import flood_loop
 from fastaw.transforms.ordering import sort_by_timestamp
 from fastaw.transforms.periods import _has_negative, from_pieces
+from fastaw.transforms.threads import in_parts
 
 PULSETIME_NS: Final = 5_000_000_000
 _BLOCK: Final = 1 << 64
+#: Lists of at least this many events are flooded in parts (see `_quiet_cuts`), each cut
+#: looked for among `SEARCH_ROWS` rows.
+SPLIT_ROWS: Final = 1 << 20
+SEARCH_ROWS: Final = 1 << 16
 
 
 def flood(events: Events) -> Events:
@@ -45,6 +52,17 @@ def flood(events: Events) -> Events:
             PULSETIME_NS,
         )
         return from_pieces(ordered, pieces)
+    cuts = _quiet_cuts(ordered)
+    if cuts:  # each part on a thread of its own
+        bounds = [0, *cuts, ordered.height]
+        return pl.concat(in_parts(_flood_sorted, [ordered.slice(a, b - a) for a, b in
+                                                  itertools.pairwise(bounds)]),
+                         rechunk=False)
+    return _flood_sorted(ordered)
+
+
+def _flood_sorted(ordered: Events) -> Events:
+    """`flood` of events sorted by start, without negative durations."""
     runs = _runs(ordered.with_columns(_end=pl.col("timestamp") + pl.col("duration")))
     ts = pl.col("timestamp")
     end = pl.col("_end")
@@ -61,6 +79,35 @@ def flood(events: Events) -> Events:
         .select(COLUMNS)
         .collect(engine=IN_MEMORY)
     )
+
+
+def _quiet_cuts(ordered: Events) -> list[int]:
+    """Rows splitting a long sorted list into parts flooded apart, one per thread
+    (`fastaw.transforms.threads`): each the first row starting at least `PULSETIME_NS` after every earlier event
+    ends, found near an even share of the rows (none where a list is short or has no
+    such gap nearby).
+
+    Flooding the parts apart gives the same events as flooding the list: at such a row a
+    new run starts (its start minus the running max end is ≥ 5 s, and so is the gap to
+    the run before, which then takes no half of it), and no earlier event reaches past it,
+    so nothing after it depends on what came before. (Polars runs the running maxima and
+    shifts of a flood on one core: ten years of window events, 9.9M rows, flood in
+    0.48 s, in two parts in 0.28 s.)"""
+    parts = threads.parts()
+    n = ordered.height
+    if parts < 2 or n < SPLIT_ROWS:
+        return []
+    end = pl.col("timestamp") + pl.col("duration")
+    cuts: list[int] = []
+    for at in sorted({max(1, n * i // parts) for i in range(1, parts)}):
+        reached = ordered.head(at).select(end.max()).item()
+        near = ordered.slice(at, SEARCH_ROWS)
+        reach = near.select(pl.max_horizontal(end.cum_max().shift(1).fill_null(reached),
+                                              pl.lit(reached))).to_series()
+        quiet = ((near["timestamp"] - reach) >= PULSETIME_NS).arg_true()
+        if quiet.len() and (not cuts or at + quiet[0] > cuts[-1]):
+            cuts.append(at + int(quiet[0]))
+    return cuts
 
 
 def _runs(ordered: pl.DataFrame) -> pl.DataFrame:
