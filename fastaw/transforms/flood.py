@@ -17,7 +17,6 @@ from fastaw.transforms.frame import COLUMNS, IN_MEMORY, Events
 from fastaw.transforms.loops import flood_loop
 from fastaw.transforms.ordering import sort_by_timestamp
 from fastaw.transforms.periods import _has_negative, from_pieces
-from fastaw.transforms.threads import in_parts
 
 PULSETIME_NS: Final = 5_000_000_000
 _BLOCK: Final = 1 << 64
@@ -55,9 +54,8 @@ def flood(events: Events) -> Events:
     cuts = _quiet_cuts(ordered)
     if cuts:  # each part on a thread of its own
         bounds = [0, *cuts, ordered.height]
-        return pl.concat(in_parts(_flood_sorted, [ordered.slice(a, b - a) for a, b in
-                                                  itertools.pairwise(bounds)]),
-                         rechunk=False)
+        parts = [ordered.slice(a, b - a) for a, b in itertools.pairwise(bounds)]
+        return pl.concat(threads.in_parts(_flood_sorted, parts), rechunk=False)
     return _flood_sorted(ordered)
 
 
@@ -83,9 +81,9 @@ def _flood_sorted(ordered: Events) -> Events:
 
 def _quiet_cuts(ordered: Events) -> list[int]:
     """Rows splitting a long sorted list into parts flooded apart, one per thread
-    (`fastaw.transforms.threads`): each the first row starting at least `PULSETIME_NS` after every earlier event
-    ends, found near an even share of the rows (none where a list is short or has no
-    such gap nearby).
+    (`fastaw.transforms.threads`): each the first row starting at least `PULSETIME_NS`
+    after every earlier event ends, found near an even share of the rows (none where a
+    list is short or has no such gap nearby).
 
     Flooding the parts apart gives the same events as flooding the list: at such a row a
     new run starts (its start minus the running max end is ≥ 5 s, and so is the gap to
