@@ -84,6 +84,12 @@ def _worker_init(data_dir: str, map_size: int, cache_mb: int, threads: int) -> N
     global _source
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
+    # Linux: the idle scheduling class on top (the threads started later inherit both). A
+    # nice 19 thread still runs out its time slice when a heartbeat's thread wakes; an
+    # idle-class one gives way at once. (Two cores, a ten-year query repeated while 50
+    # heartbeats/s arrive, p99: 7.0 and 8.3 ms against 10.1 and 9.7 ms at nice 19 alone.)
+    with contextlib.suppress(OSError, AttributeError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     # Ctrl-C reaches the whole process group; the HTTP worker shuts its pool down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent(os.getppid())
