@@ -16,7 +16,7 @@ import polars as pl
 from fastaw.columnar.encoding import StaleTexts
 from fastaw.storage.chunks import ChunkStore
 from fastaw.storage.texts import BLOCK, block_buffers
-from fastaw.transforms.dictionary import dictionary, span
+from fastaw.transforms.dictionary import dictionary, gather_known, span
 
 
 class StoreCodes:
@@ -57,11 +57,7 @@ class StoreCodes:
             return pl.DataFrame({"store": codes}).join(
                 self._pairs, on="store", how="left", maintain_order="left")["ours"]
         assert self._table is not None
-        table = self._table
-        top = span(codes)
-        if top > table.len():
-            table = table.extend_constant(None, top - table.len())
-        return table.gather(codes).alias("ours")
+        return gather_known(self._table, codes).alias("ours")
 
     def pairs(self) -> pl.DataFrame:
         """Every (store, ours) known, by store code."""
@@ -113,6 +109,8 @@ class StoreTexts:
             with current.lock:
                 # (another statement may have added codes meanwhile: keep theirs too)
                 current.stores[key] = current.stores.get(key, known).added(missing, ours)
+            # (the new pairs only: looking all rows up again in every pair known so far
+            # would join them against up to millions of pairs once more)
             found = found.fill_null(StoreCodes(pl.DataFrame({"store": missing, "ours": ours}))
                                     .lookup(codes))
         return found
