@@ -97,8 +97,10 @@ def _quiet_cuts(ordered: Events) -> list[int]:
         return []
     end = pl.col("timestamp") + pl.col("duration")
     cuts: list[int] = []
+    reached, done = None, 0  # the latest end among rows before ``done``
     for at in sorted({max(1, n * i // parts) for i in range(1, parts)}):
-        reached = ordered.head(at).select(end.max()).item()
+        further = ordered.slice(done, at - done).select(end.max()).item()
+        reached, done = further if reached is None else max(reached, further), at
         near = ordered.slice(at, SEARCH_ROWS)
         reach = near.select(pl.max_horizontal(end.cum_max().shift(1).fill_null(reached),
                                               pl.lit(reached))).to_series()
